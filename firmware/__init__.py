@@ -1,0 +1,3 @@
+"""Polewatch appliance firmware: pipeline, recognition, store, uplink, policy controls."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,1 @@
+"""Subcommand modules of the `polewatch` CLI (see firmware.cli.COMMANDS)."""

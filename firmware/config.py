@@ -1,0 +1,254 @@
+"""One typed configuration tree for the appliance, loaded from one TOML file.
+
+Every section is a pydantic model that refuses unknown keys, so a typo in
+`/etc/polewatch/polewatch.toml` stops the service at start with an error that
+names the key, the value and what was expected, instead of being ignored.
+Each subsystem owns its section class here; code reads `Config` only.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+DEFAULT_PATH = Path("/etc/polewatch/polewatch.toml")
+
+
+class ConfigError(Exception):
+    """A configuration file that cannot be used; the message names each problem."""
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class DeviceConfig(Section):
+    """Who this pole is on the department's network."""
+
+    id: str = Field("pole-sim-001", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+    agency: str = Field("demo-pd", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+    data_dir: Path = Path("/var/lib/polewatch")
+
+
+class SiteConfig(Section):
+    """Fixed location of the pole: part of every sealed read."""
+
+    name: str = "Simulated road"
+    description: str = "Embedded default: simulated camera, no real site"
+    latitude: float = Field(37.7749, ge=-90, le=90)
+    longitude: float = Field(-122.4194, ge=-180, le=180)
+    heading_deg: float = Field(0.0, ge=0, lt=360)
+
+
+class SimulatedRoadConfig(Section):
+    vehicles_per_minute: float = Field(20.0, gt=0, le=600)
+    speed_mph: float = Field(30.0, gt=0, le=150)
+    angle_deg: float = Field(0.0, ge=-45, le=45)
+    night: bool = False
+    seed: int = 1
+    realtime: bool = True
+
+
+class CameraConfig(Section):
+    backend: Literal["simulated", "picamera2", "jetson", "opencv", "replay"] = "simulated"
+    source: str = ""
+    width: int = Field(1280, ge=160, le=4096)
+    height: int = Field(720, ge=120, le=3072)
+    fps: float = Field(30.0, gt=0, le=240)
+    speed_limit_mph: float = Field(35.0, gt=0, le=150)
+    max_analogue_gain: float = Field(8.0, ge=1, le=64)
+    sensor_crop: tuple[int, int, int, int] | None = None
+    replay_realtime: bool = True
+    reconnect_initial_s: float = Field(1.0, gt=0)
+    reconnect_max_s: float = Field(30.0, gt=0)
+    stall_timeout_s: float = Field(5.0, gt=0)
+    simulated: SimulatedRoadConfig = SimulatedRoadConfig()
+
+
+class GpioConfig(Section):
+    backend: Literal["fake", "rpi", "jetson"] = "fake"
+
+
+class IlluminatorConfig(Section):
+    enabled: bool = True
+    led_pin: int | None = 18
+    pwm: bool = True
+    pwm_frequency_hz: float = Field(1000.0, gt=0)
+    level: float = Field(1.0, ge=0, le=1)
+    ircut_pin: int | None = 23
+    ambient_pin: int | None = None
+    mode: Literal["auto", "day", "night", "sun"] = "auto"
+    night_brightness: float = Field(50.0, ge=0, le=255)
+    day_brightness: float = Field(90.0, ge=0, le=255)
+    night_gain: float = Field(6.0, ge=1)
+    min_dwell_s: float = Field(60.0, ge=0)
+    max_duty_cycle: float = Field(0.8, gt=0, le=1)
+    max_temperature_c: float = Field(75.0, gt=0)
+
+
+class TensorRTConfig(Section):
+    precision: Literal["fp16", "fp32", "int8"] = "fp16"
+    engine_cache: Path = Path("/var/lib/polewatch/engines")
+    calibration_dir: Path | None = None
+    fallback_to_onnxruntime: bool = True
+    workspace_mb: int = Field(1024, ge=64)
+
+
+class RecognitionConfig(Section):
+    runtime: Literal["onnxruntime", "tensorrt"] = "onnxruntime"
+    models_dir: Path | None = None
+    threads: int = Field(0, ge=0, le=64)
+    detector_threshold: float = Field(0.35, gt=0, lt=1)
+    nms_iou: float = Field(0.45, gt=0, lt=1)
+    max_plates: int = Field(16, ge=1, le=256)
+    top_n: int = Field(5, ge=1, le=50)
+    us_format_rules: bool = False
+    tensorrt: TensorRTConfig = TensorRTConfig()
+
+
+class PipelineConfig(Section):
+    queue_size: int = Field(8, ge=1, le=1024)
+    motion_gate: bool = True
+    motion_threshold: float = Field(0.002, ge=0, le=1)
+    roi: tuple[int, int, int, int] | None = None
+    min_confidence: float = Field(0.5, ge=0, le=1)
+    min_frames: int = Field(2, ge=1)
+    max_gap_s: float = Field(1.0, gt=0)
+    max_track_s: float = Field(30.0, gt=0)
+
+
+class StoreConfig(Section):
+    capacity_bytes: int = Field(2 * 1024**3, ge=1024 * 1024)
+    delivered_grace_hours: float = Field(24.0, ge=0)
+    undelivered_max_age_days: float = Field(30.0, gt=0)
+    jpeg_quality: int = Field(85, ge=30, le=100)
+
+
+class UplinkConfig(Section):
+    enabled: bool = False
+    host: str = "localhost"
+    port: int = Field(8883, ge=1, le=65535)
+    ca_file: Path | None = None
+    cert_file: Path | None = None
+    key_file: Path | None = None
+    protocol: Literal["mqtt5", "mqtt311"] = "mqtt5"
+    ack_mode: Literal["department", "puback"] = "department"
+    inflight_window: int = Field(64, ge=1, le=10000)
+    telemetry_interval_s: float = Field(60.0, gt=0)
+    reconnect_min_s: float = Field(1.0, gt=0)
+    reconnect_max_s: float = Field(120.0, gt=0)
+    bandwidth_bytes_per_s: int | None = Field(None, ge=1024)
+    max_message_bytes: int = Field(4 * 1024 * 1024, ge=1024)
+
+
+class HotlistConfig(Section):
+    max_edit_distance: int = Field(1, ge=0, le=3)
+    alert_relay_pin: int | None = None
+
+
+class EventConfig(Section):
+    """A special-event deployment window; absent for a fixed pole."""
+
+    name: str
+    start: str
+    end: str
+    location: str
+    latitude: float = Field(ge=-90, le=90)
+    longitude: float = Field(ge=-180, le=180)
+
+
+class OtaConfig(Section):
+    enabled: bool = False
+    repository_url: str = ""
+    check_interval_s: float = Field(3600.0, gt=0)
+    health_timeout_s: float = Field(120.0, gt=0)
+    releases_dir: Path = Path("/opt/polewatch")
+
+
+class HealthConfig(Section):
+    watchdog: bool = True
+
+
+class LoggingConfig(Section):
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    format: Literal["json", "text"] = "json"
+    modules: dict[str, Literal["DEBUG", "INFO", "WARNING", "ERROR"]] = {}
+
+
+class Config(Section):
+    device: DeviceConfig = DeviceConfig()
+    site: SiteConfig = SiteConfig()
+    camera: CameraConfig = CameraConfig()
+    gpio: GpioConfig = GpioConfig()
+    illuminator: IlluminatorConfig = IlluminatorConfig()
+    recognition: RecognitionConfig = RecognitionConfig()
+    pipeline: PipelineConfig = PipelineConfig()
+    store: StoreConfig = StoreConfig()
+    uplink: UplinkConfig = UplinkConfig()
+    hotlist: HotlistConfig = HotlistConfig()
+    event: EventConfig | None = None
+    ota: OtaConfig = OtaConfig()
+    health: HealthConfig = HealthConfig()
+    logging: LoggingConfig = LoggingConfig()
+
+    @field_validator("event", mode="before")
+    @classmethod
+    def _empty_event(cls, v: Any) -> Any:
+        return None if v == {} else v
+
+
+def _describe(err: dict[str, Any]) -> str:
+    key = ".".join(str(p) for p in err["loc"]) or "(top level)"
+    if err["type"] == "extra_forbidden":
+        return f"{key}: unknown key (value {err['input']!r}); check the spelling against docs/configuration.md"
+    return f"{key}: value {err.get('input')!r} is invalid: {err['msg']}"
+
+
+def parse(data: dict[str, Any], source: str = "<config>") -> Config:
+    """Validate a configuration mapping; raise ConfigError naming every bad key."""
+    try:
+        return Config.model_validate(data)
+    except ValidationError as exc:
+        lines = [_describe(e) for e in exc.errors()]
+        raise ConfigError(f"{source}: invalid configuration:\n  " + "\n  ".join(lines)) from None
+
+
+def load(path: Path | str | None = None) -> Config:
+    """Load the TOML file at `path` (default /etc/polewatch/polewatch.toml).
+
+    A missing default file means the embedded default (simulated camera and
+    GPIO, local store); a missing explicit file is an error.
+    """
+    if path is None:
+        if not DEFAULT_PATH.exists():
+            return embedded_default()
+        path = DEFAULT_PATH
+    p = Path(path)
+    try:
+        raw = p.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"{p}: cannot read configuration: {exc.strerror or exc}") from None
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"{p}: not valid TOML: {exc}") from None
+    return parse(data, str(p))
+
+
+def embedded_default() -> Config:
+    """Simulated camera and GPIO, store under ./var when /var/lib is not writable."""
+    cfg = Config()
+    data_dir = cfg.device.data_dir
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        probe = data_dir / ".w"
+        probe.touch()
+        probe.unlink()
+    except OSError:
+        data_dir = Path.cwd() / "var" / "polewatch"
+    cfg.device.data_dir = data_dir
+    cfg.recognition.tensorrt.engine_cache = data_dir / "engines"
+    return cfg
