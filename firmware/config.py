@@ -44,15 +44,22 @@ class SiteConfig(Section):
 
 
 class SimulatedRoadConfig(Section):
+    """The simulated road: vehicles with synthetic plates, for the demo, tests and benchmarks."""
+
     vehicles_per_minute: float = Field(20.0, gt=0, le=600)
     speed_mph: float = Field(30.0, gt=0, le=150)
+    speed_jitter: float = Field(0.15, ge=0, lt=1)
     angle_deg: float = Field(0.0, ge=-45, le=45)
+    receding_fraction: float = Field(0.3, ge=0, le=1)
     night: bool = False
+    noise: float = Field(2.0, ge=0, le=30)
     seed: int = 1
     realtime: bool = True
 
 
 class CameraConfig(Section):
+    """Which camera backend, and how it exposes: the shutter freezes motion at the speed limit."""
+
     backend: Literal["simulated", "picamera2", "jetson", "opencv", "replay"] = "simulated"
     source: str = ""
     width: int = Field(1280, ge=160, le=4096)
@@ -60,8 +67,10 @@ class CameraConfig(Section):
     fps: float = Field(30.0, gt=0, le=240)
     speed_limit_mph: float = Field(35.0, gt=0, le=150)
     max_analogue_gain: float = Field(8.0, ge=1, le=64)
+    target_brightness: float = Field(110.0, gt=0, lt=255)
     sensor_crop: tuple[int, int, int, int] | None = None
     replay_realtime: bool = True
+    replay_loop: bool = False
     reconnect_initial_s: float = Field(1.0, gt=0)
     reconnect_max_s: float = Field(30.0, gt=0)
     stall_timeout_s: float = Field(5.0, gt=0)
@@ -69,24 +78,35 @@ class CameraConfig(Section):
 
 
 class GpioConfig(Section):
+    """GPIO backend; the fake keeps its pin states in `state_file` so a stop hook's effect shows."""
+
     backend: Literal["fake", "rpi", "jetson"] = "fake"
+    numbering: Literal["BCM", "BOARD"] = "BCM"
+    state_file: Path | None = None
 
 
 class IlluminatorConfig(Section):
+    """Infrared LEDs and IR-cut filter; day/night switching and the LEDs' safety limits."""
+
     enabled: bool = True
     led_pin: int | None = 18
     pwm: bool = True
     pwm_frequency_hz: float = Field(1000.0, gt=0)
     level: float = Field(1.0, ge=0, le=1)
     ircut_pin: int | None = 23
+    ircut_day_level: bool = True
     ambient_pin: int | None = None
+    ambient_day_level: bool = True
     mode: Literal["auto", "day", "night", "sun"] = "auto"
     night_brightness: float = Field(50.0, ge=0, le=255)
     day_brightness: float = Field(90.0, ge=0, le=255)
     night_gain: float = Field(6.0, ge=1)
+    sun_night_elevation_deg: float = Field(-0.833, ge=-18, le=10)
     min_dwell_s: float = Field(60.0, ge=0)
     max_duty_cycle: float = Field(0.8, gt=0, le=1)
     max_temperature_c: float = Field(75.0, gt=0)
+    temperature_hysteresis_c: float = Field(5.0, ge=0)
+    stall_off_s: float = Field(5.0, gt=0)
 
 
 class TensorRTConfig(Section):
@@ -110,14 +130,20 @@ class RecognitionConfig(Section):
 
 
 class PipelineConfig(Section):
+    """Frame queue, motion/ROI gate and the tracker's rules for one read per vehicle pass."""
+
     queue_size: int = Field(8, ge=1, le=1024)
     motion_gate: bool = True
     motion_threshold: float = Field(0.002, ge=0, le=1)
+    motion_pixel_delta: int = Field(18, ge=1, le=255)
+    motion_hold_frames: int = Field(3, ge=0)
     roi: tuple[int, int, int, int] | None = None
     min_confidence: float = Field(0.5, ge=0, le=1)
     min_frames: int = Field(2, ge=1)
     max_gap_s: float = Field(1.0, gt=0)
     max_track_s: float = Field(30.0, gt=0)
+    match_distance: float = Field(2.5, gt=0)
+    jpeg_quality: int = Field(85, ge=30, le=100)
 
 
 class StoreConfig(Section):
@@ -169,7 +195,11 @@ class OtaConfig(Section):
 
 
 class HealthConfig(Section):
+    """systemd watchdog and the window the health figures cover."""
+
     watchdog: bool = True
+    latency_window: int = Field(1000, ge=10)
+    log_interval_s: float = Field(60.0, gt=0)
 
 
 class LoggingConfig(Section):
