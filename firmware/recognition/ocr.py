@@ -1,0 +1,106 @@
+"""Plate OCR pre- and post-processing shared by every runtime and by training.
+
+The OCR network reads a grey 64x128 crop into a fixed number of character
+slots (a classifier per slot over 0-9, A-Z and a pad symbol), like
+fast-plate-ocr, instead of CTC: stacked characters and two-row plates then
+read in order without segmentation. Slots are independent given the image, so
+the exact top-N texts come from a small beam over the slots, and confidences
+are calibrated with a temperature fitted on held-out crops.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from firmware.records import Candidate
+
+CHARSET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+PAD = len(CHARSET)  # class index of the empty slot
+SLOTS = 8
+OCR_H, OCR_W = 64, 128
+
+# Common US serial formats (@ letter, # digit) used as an optional prior.
+US_FORMATS = ["#@@@###", "@@@####", "@@@###", "###@@@", "@@#####", "##@@###", "#@@####", "@@@@###",
+              "###@###", "@######", "@@####", "####@@", "@##@@@"]
+
+
+def normalise(text: str) -> str:
+    """The scoring convention: upper case, only A-Z and 0-9."""
+    return re.sub(r"[^A-Z0-9]", "", text.upper())
+
+
+def preprocess(crops: list[np.ndarray]) -> np.ndarray:
+    """BGR or grey uint8 crops -> float32 batch N x 1 x 64 x 128 in [0, 1]."""
+    batch = np.empty((len(crops), 1, OCR_H, OCR_W), np.float32)
+    for i, c in enumerate(crops):
+        g = cv2.cvtColor(c, cv2.COLOR_BGR2GRAY) if c.ndim == 3 else c
+        batch[i, 0] = cv2.resize(g, (OCR_W, OCR_H), interpolation=cv2.INTER_AREA if g.shape[1] > OCR_W else cv2.INTER_LINEAR)
+    batch *= 1.0 / 255.0
+    return batch
+
+
+def encode(text: str) -> np.ndarray:
+    """Label for training: one class index per slot, left aligned, pad after."""
+    t = normalise(text)
+    if not 0 < len(t) <= SLOTS:
+        raise ValueError(f"plate text must have 1 to {SLOTS} characters: {text!r}")
+    out = np.full(SLOTS, PAD, np.int64)
+    out[: len(t)] = [CHARSET.index(ch) for ch in t]
+    return out
+
+
+def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
+    z = logits / temperature
+    z = z - z.max(axis=-1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+@dataclass(frozen=True)
+class Reading:
+    plate: str
+    confidence: float
+    candidates: list[Candidate]
+
+
+def decode(probs: np.ndarray, top_n: int = 5, beam: int = 12, us_format_rules: bool = False) -> Reading:
+    """Exact top-N texts from one crop's slot probabilities (SLOTS x classes).
+
+    A beam over slots keeps the likeliest label sequences; pads are dropped
+    when a sequence is turned into text and sequences that give the same text
+    add up. With `us_format_rules`, texts matching a common US serial format
+    are preferred (their probability is doubled before renormalising).
+    """
+    seqs: list[tuple[float, tuple[int, ...]]] = [(1.0, ())]
+    k = max(beam, top_n)
+    for s in range(probs.shape[0]):
+        p = probs[s]
+        top = np.argsort(p)[::-1][:4]
+        nxt = [(sp * float(p[c]), seq + (int(c),)) for sp, seq in seqs for c in top]
+        nxt.sort(key=lambda x: -x[0])
+        seqs = nxt[:k]
+    texts: dict[str, float] = {}
+    for sp, seq in seqs:
+        t = "".join(CHARSET[c] for c in seq if c != PAD)
+        if t:
+            texts[t] = texts.get(t, 0.0) + sp
+    if us_format_rules:
+        for t in texts:
+            if _shape(t) in US_FORMATS:
+                texts[t] *= 2.0
+        total = sum(texts.values()) or 1.0
+        scale = min(1.0, sum(sp for sp, _ in seqs)) / total
+        texts = {t: v * scale for t, v in texts.items()}
+    ranked = sorted(texts.items(), key=lambda kv: -kv[1])[:top_n]
+    cands = [Candidate(t, float(min(1.0, v))) for t, v in ranked]
+    if not cands:
+        return Reading("", 0.0, [])
+    return Reading(cands[0].plate, cands[0].confidence, cands)
+
+
+def _shape(text: str) -> str:
+    return "".join("#" if c.isdigit() else "@" for c in text)

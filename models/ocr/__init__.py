@@ -1,0 +1,1 @@
+"""Plate OCR: network, data, synthetic shard generator, training and ONNX export (training needs torch)."""

@@ -1,0 +1,53 @@
+"""Write synthetic OCR training shards (grey 64x128 crops + labels) to disk.
+
+Rendering costs about 10 ms a plate, more than a training step per sample, so
+plates are rendered once into shards that training reads and re-augments;
+several generators (different seeds) can run beside training.
+
+    python -m models.ocr.gen --out models/cache/ocr_synth --shards 40 --per-shard 4000 --seed 1
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from firmware.recognition.ocr import SLOTS, encode, preprocess
+from models.synth.plates import render_plate
+
+
+def write_shard(path: Path, n: int, seed: int, night_share: float = 0.15) -> None:
+    rng = np.random.default_rng(seed)
+    images = np.empty((n, 64, 128), np.uint8)
+    labels = np.empty((n, SLOTS), np.int64)
+    texts = []
+    for i in tqdm(range(n), desc=path.name, leave=False, mininterval=5):
+        img, text = render_plate(rng, night=rng.random() < night_share)
+        images[i] = (preprocess([img])[0, 0] * 255).astype(np.uint8)
+        labels[i] = encode(text)
+        texts.append(text)
+    tmp = path.with_suffix(".tmp.npz")
+    np.savez(tmp, images=images, labels=labels, texts=np.array(texts))
+    os.replace(tmp, path)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--out", type=Path, default=Path("models/cache/ocr_synth"))
+    ap.add_argument("--shards", type=int, default=40)
+    ap.add_argument("--per-shard", type=int, default=4000)
+    ap.add_argument("--seed", type=int, default=1)
+    args = ap.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    for s in tqdm(range(args.shards), desc="shards"):
+        path = args.out / f"synth_{args.seed:03d}_{s:04d}.npz"
+        if not path.exists():  # resumable: existing shards are kept
+            write_shard(path, args.per_shard, seed=args.seed * 100_000 + s)
+
+
+if __name__ == "__main__":
+    main()

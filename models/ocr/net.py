@@ -1,0 +1,56 @@
+"""The plate OCR network: a small CNN and one attention-pooled classifier per slot.
+
+Each of the SLOTS learned queries attends over the 8x16 feature map (with a
+learned position embedding) and classifies one character or the pad symbol,
+so reading order, including stacked characters, is learned rather than
+assumed left-to-right. About 0.4 M parameters and 50 M multiply-adds for a
+64x128 grey crop: a couple of milliseconds on one CPU core.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from firmware.recognition.ocr import CHARSET, OCR_H, OCR_W, SLOTS
+
+
+def conv_bn(cin: int, cout: int, stride: int = 1) -> nn.Sequential:
+    return nn.Sequential(nn.Conv2d(cin, cout, 3, stride, 1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
+
+
+class Residual(nn.Module):
+    def __init__(self, ch: int) -> None:
+        super().__init__()
+        self.body = nn.Sequential(nn.Conv2d(ch, ch, 3, 1, 1, bias=False), nn.BatchNorm2d(ch), nn.ReLU(inplace=True),
+                                  nn.Conv2d(ch, ch, 3, 1, 1, bias=False), nn.BatchNorm2d(ch))
+        self.act = nn.ReLU(inplace=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.act(x + self.body(x))
+
+
+class PlateOCR(nn.Module):
+    def __init__(self, width: int = 40, dim: int = 128, slots: int = SLOTS, classes: int = len(CHARSET) + 1) -> None:
+        super().__init__()
+        self.backbone = nn.Sequential(
+            conv_bn(1, 32, 2),            # 32 x 64
+            conv_bn(32, width, 2),        # 16 x 32
+            Residual(width),
+            conv_bn(width, 96, 2),        # 8 x 16
+            Residual(96),
+            nn.Conv2d(96, dim, 1, bias=False), nn.BatchNorm2d(dim), nn.ReLU(inplace=True),
+        )
+        fh, fw = OCR_H // 8, OCR_W // 8
+        self.pos = nn.Parameter(torch.randn(1, dim, fh, fw) * 0.02)
+        self.keys = nn.Conv2d(dim, 64, 1)
+        self.queries = nn.Parameter(torch.randn(slots, 64) * 0.1)
+        self.head = nn.Sequential(nn.Linear(dim, dim), nn.ReLU(inplace=True), nn.Dropout(0.1), nn.Linear(dim, classes))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        f = self.backbone(x) + self.pos                       # N, C, h, w
+        k = self.keys(f).flatten(2)                            # N, 64, hw
+        v = f.flatten(2).transpose(1, 2)                       # N, hw, C
+        att = torch.softmax(torch.einsum("sd,ndp->nsp", self.queries, k) * 0.125, dim=-1)  # N, S, hw
+        slots = torch.bmm(att, v)                              # N, S, C
+        return self.head(slots)                                # N, S, classes (logits)

@@ -1,0 +1,229 @@
+"""Train the plate OCR: synthetic US plates plus real crops, resumable, with progress.
+
+Each batch mixes synthetic shards (models.ocr.gen), real Brazilian crops
+(crops-br: real texture and degradation) and one half of the real US crops
+(us-crops-dev, split by a hash of the file name; the other half is only ever
+used for validation). Crops-ar is validation only. Cosine learning-rate decay
+with warm-up; `last.pt` is written every epoch and training resumes from it;
+`best.pt` keeps the checkpoint with the best exact read rate on the US
+validation half.
+
+    python -m models.ocr.train --run models/runs/ocr --steps 30000
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import glob
+import hashlib
+import json
+import logging
+import math
+import os
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from firmware.recognition.ocr import PAD, SLOTS, encode, normalise, preprocess
+from models.ocr.net import PlateOCR
+
+DATASETS = Path(os.environ.get("POLEWATCH_DATASETS", Path(__file__).resolve().parents[2] / ".." / "shared" / "datasets"))
+log = logging.getLogger("ocr.train")
+
+
+def us_fold(name: str) -> str:
+    """Fixed split of us-crops-dev: 'train' or 'val' by a hash of the file name."""
+    return "train" if int(hashlib.md5(name.encode()).hexdigest(), 16) % 2 == 0 else "val"
+
+
+def load_crops(folder: Path, fold: str | None = None) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Real labelled crops (labels.csv) as grey 64x128 uint8 arrays and slot labels."""
+    images, labels, texts = [], [], []
+    with open(folder / "labels.csv") as fh:
+        for row in csv.DictReader(fh):
+            if fold and us_fold(row["file"]) != fold:
+                continue
+            text = normalise(row["plate"])
+            if not 0 < len(text) <= SLOTS:
+                continue
+            img = cv2.imread(str(folder / row["file"]))
+            if img is None:
+                continue
+            images.append((preprocess([img])[0, 0] * 255).astype(np.uint8))
+            labels.append(encode(text))
+            texts.append(text)
+    return np.stack(images), np.stack(labels), texts
+
+
+def augment(rng: np.random.Generator, img: np.ndarray, strength: float = 1.0) -> np.ndarray:
+    """Cheap geometric and photometric jitter on a 64x128 grey crop."""
+    h, w = img.shape
+    if rng.random() < 0.8 * strength:
+        s = rng.uniform(0.85, 1.12)
+        a = rng.normal(0, 3)
+        M = cv2.getRotationMatrix2D((w / 2, h / 2), a, s)
+        M[0, 1] += rng.normal(0, 0.08)
+        M[:, 2] += rng.normal(0, 1, 2) * [w * 0.04, h * 0.05]
+        img = cv2.warpAffine(img, M, (w, h), borderMode=cv2.BORDER_REPLICATE)
+    f = img.astype(np.float32)
+    if rng.random() < 0.7 * strength:
+        f = f * rng.uniform(0.5, 1.4) + rng.uniform(-40, 40)
+    if rng.random() < 0.3 * strength:
+        f = cv2.GaussianBlur(f, (0, 0), rng.uniform(0.4, 1.3))
+    if rng.random() < 0.4 * strength:
+        f = f + rng.normal(0, rng.uniform(2, 14), f.shape)
+    if rng.random() < 0.05:
+        f = 255 - f
+    return np.clip(f, 0, 255).astype(np.uint8)
+
+
+class Mixer:
+    """Draws mixed batches from synthetic shards and real crop pools."""
+
+    def __init__(self, synth_dir: Path, real: list[tuple[np.ndarray, np.ndarray, float]], seed: int) -> None:
+        self.synth_dir = synth_dir
+        self.real = real
+        self.rng = np.random.default_rng(seed)
+        self.synth_x = np.zeros((0, 64, 128), np.uint8)
+        self.synth_y = np.zeros((0, SLOTS), np.int64)
+        self.loaded: set[str] = set()
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Pick up shards the generators have finished since the last epoch."""
+        new = [p for p in sorted(glob.glob(str(self.synth_dir / "*.npz"))) if p not in self.loaded and ".tmp" not in p]
+        xs, ys = [self.synth_x], [self.synth_y]
+        for p in new:
+            try:
+                d = np.load(p)
+                xs.append(d["images"])
+                ys.append(d["labels"])
+                self.loaded.add(p)
+            except Exception as exc:  # a shard being written: take it next time
+                log.warning("skipping shard %s: %s", p, exc)
+        self.synth_x, self.synth_y = np.concatenate(xs), np.concatenate(ys)
+
+    def batch(self, size: int) -> tuple[torch.Tensor, torch.Tensor]:
+        imgs, labs = [], []
+        n_real = [int(round(size * share)) for _, _, share in self.real]
+        n_synth = size - sum(n_real) if len(self.synth_x) else 0
+        for (x, y, _), n in zip(self.real, n_real):
+            idx = self.rng.integers(0, len(x), n)
+            imgs += [augment(self.rng, x[i]) for i in idx]
+            labs += [y[i] for i in idx]
+        if n_synth:
+            idx = self.rng.integers(0, len(self.synth_x), n_synth)
+            imgs += [augment(self.rng, self.synth_x[i], 0.5) for i in idx]
+            labs += [self.synth_y[i] for i in idx]
+        x = torch.from_numpy(np.stack(imgs)[:, None].astype(np.float32) / 255.0)
+        return x, torch.from_numpy(np.stack(labs))
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, x: np.ndarray, y: np.ndarray) -> dict:
+    model.eval()
+    preds = []
+    for i in range(0, len(x), 128):
+        xb = torch.from_numpy(x[i: i + 128][:, None].astype(np.float32) / 255.0)
+        preds.append(model(xb).argmax(-1).numpy())
+    model.train()
+    p = np.concatenate(preds)
+
+    def txt(a):
+        return ["".join("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"[c] for c in r if c != PAD) for r in a]
+
+    pt, yt = txt(p), txt(y)
+    exact = float(np.mean([a == b for a, b in zip(pt, yt)]))
+    char = float((p == y).mean())
+    return {"exact": round(exact, 4), "slot_acc": round(char, 4), "n": len(x)}
+
+
+def lr_at(step: int, total: int, base: float, warmup: int = 300) -> float:
+    if step < warmup:
+        return base * (step + 1) / warmup
+    t = min(1.0, (step - warmup) / max(1, total - warmup))
+    return base * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * t)))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--run", type=Path, default=Path("models/runs/ocr"))
+    ap.add_argument("--synth", type=Path, default=Path("models/cache/ocr_synth"))
+    ap.add_argument("--steps", type=int, default=30000)
+    ap.add_argument("--batch", type=int, default=64)
+    ap.add_argument("--lr", type=float, default=2e-3)
+    ap.add_argument("--epoch-steps", type=int, default=250)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--br-share", type=float, default=0.22)
+    ap.add_argument("--us-share", type=float, default=0.12)
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args()
+
+    args.run.mkdir(parents=True, exist_ok=True)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s",
+                        handlers=[logging.FileHandler(args.run / "train.log"), logging.StreamHandler()])
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+
+    br = load_crops(DATASETS / "crops-br")
+    us_tr = load_crops(DATASETS / "us-crops-dev", "train")
+    us_va = load_crops(DATASETS / "us-crops-dev", "val")
+    ar = load_crops(DATASETS / "crops-ar")
+    log.info("real crops: crops-br %d, us-dev train %d, us-dev val %d, crops-ar %d",
+             len(br[0]), len(us_tr[0]), len(us_va[0]), len(ar[0]))
+    mixer = Mixer(args.synth, [(br[0], br[1], args.br_share), (us_tr[0], us_tr[1], args.us_share)], args.seed)
+
+    model = PlateOCR()
+    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
+    step, best = 0, -1.0
+    last = args.run / "last.pt"
+    if last.exists():
+        ck = torch.load(last, map_location="cpu", weights_only=False)
+        model.load_state_dict(ck["model"])
+        opt.load_state_dict(ck["opt"])
+        step, best = ck["step"], ck.get("best", -1.0)
+        mixer.rng = np.random.default_rng(args.seed + step)
+        log.info("resumed from %s at step %d (best %.4f)", last, step, best)
+    loss_fn = nn.CrossEntropyLoss(label_smoothing=0.05)
+    model.train()
+    bar = tqdm(total=args.steps, initial=step, desc="ocr", mininterval=10)
+    while step < args.steps:
+        mixer.refresh()
+        t0, run_loss = time.time(), 0.0
+        for _ in range(args.epoch_steps):
+            for g in opt.param_groups:
+                g["lr"] = lr_at(step, args.steps, args.lr)
+            x, y = mixer.batch(args.batch)
+            logits = model(x)
+            loss = loss_fn(logits.reshape(-1, logits.shape[-1]), y.reshape(-1))
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            run_loss += float(loss)
+            step += 1
+            bar.update(1)
+            if step >= args.steps:
+                break
+        ev_us, ev_ar = evaluate(model, us_va[0], us_va[1]), evaluate(model, ar[0], ar[1])
+        log.info("step %d loss %.4f lr %.2e synth %d | us-val %s | crops-ar %s | %.1f s/epoch",
+                 step, run_loss / args.epoch_steps, lr_at(step, args.steps, args.lr), len(mixer.synth_x),
+                 json.dumps(ev_us), json.dumps(ev_ar), time.time() - t0)
+        state = {"model": model.state_dict(), "opt": opt.state_dict(), "step": step, "best": best,
+                 "eval": {"us_val": ev_us, "crops_ar": ev_ar}}
+        if ev_us["exact"] > best:
+            best = state["best"] = ev_us["exact"]
+            torch.save(state, args.run / "best.tmp")
+            os.replace(args.run / "best.tmp", args.run / "best.pt")
+        torch.save(state, args.run / "last.tmp")
+        os.replace(args.run / "last.tmp", last)
+    bar.close()
+
+
+if __name__ == "__main__":
+    main()

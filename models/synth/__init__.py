@@ -1,0 +1,1 @@
+"""Synthetic training data: US-style plates and composite scenes."""
