@@ -147,10 +147,21 @@ class PipelineConfig(Section):
 
 
 class StoreConfig(Section):
+    """The sealed outbox (firmware.store); see docs/store-and-uplink.md."""
+
+    path: Path | None = None  # default <device.data_dir>/outbox.db
     capacity_bytes: int = Field(2 * 1024**3, ge=1024 * 1024)
     delivered_grace_hours: float = Field(24.0, ge=0)
     undelivered_max_age_days: float = Field(30.0, gt=0)
     jpeg_quality: int = Field(85, ge=30, le=100)
+    integrity_check: bool = True  # PRAGMA quick_check at start; corrupt files are moved aside
+    maintain_interval_s: float = Field(300.0, gt=0)
+
+
+class KeysConfig(Section):
+    """Where the device's keys live (firmware.keys); default <device.data_dir>/keys."""
+
+    dir: Path | None = None
 
 
 class UplinkConfig(Section):
@@ -168,6 +179,10 @@ class UplinkConfig(Section):
     reconnect_max_s: float = Field(120.0, gt=0)
     bandwidth_bytes_per_s: int | None = Field(None, ge=1024)
     max_message_bytes: int = Field(4 * 1024 * 1024, ge=1024)
+    ack_timeout_s: float = Field(60.0, gt=0)  # resend a part not acknowledged by then
+    keepalive_s: int = Field(30, ge=5, le=3600)
+    connect_timeout_s: float = Field(10.0, gt=0)
+    session_expiry_s: int = Field(7 * 86400, ge=0)
 
 
 class HotlistConfig(Section):
@@ -187,11 +202,30 @@ class EventConfig(Section):
 
 
 class OtaConfig(Section):
+    """Signed updates (docs/ota.md). The TUF trust state lives in <device.data_dir>/tuf."""
+
     enabled: bool = False
+    # base URL of the release repository; metadata/ and targets/ lie under it
     repository_url: str = ""
+    # root.json shipped in the OS image: the first trust anchor (used when data_dir holds none)
+    trusted_root: Path = Path("/etc/polewatch/ota-root.json")
+    ca_file: Path | None = None
     check_interval_s: float = Field(3600.0, gt=0)
-    health_timeout_s: float = Field(120.0, gt=0)
+    check_jitter_s: float = Field(300.0, ge=0)
+    # new release must pass its health gate within this time, else it is rolled back
+    health_timeout_s: float = Field(90.0, gt=0)
+    health_require: list[Literal["frames", "recognizer", "broker"]] = ["frames", "recognizer", "broker"]
+    health_file: Path | None = None  # default <device.data_dir>/health.json
     releases_dir: Path = Path("/opt/polewatch")
+    hardware: str = Field("auto", pattern=r"^[A-Za-z0-9_.-]+$")
+    python: Path | None = None  # interpreter the slot launcher uses; default: the updater's own
+    service_unit: str = "polewatch.service"
+    activate_unit: str = "polewatch-ota-activate.service"
+    # auto: hand the switch/restart/gate to activate_unit when running inside service_unit
+    activation: Literal["auto", "inline", "unit"] = "auto"
+    download_timeout_s: float = Field(30.0, gt=0)
+    download_retries: int = Field(3, ge=0, le=100)
+    max_attempts: int = Field(2, ge=1, le=10)
 
 
 class HealthConfig(Section):
@@ -217,6 +251,7 @@ class Config(Section):
     recognition: RecognitionConfig = RecognitionConfig()
     pipeline: PipelineConfig = PipelineConfig()
     store: StoreConfig = StoreConfig()
+    keys: KeysConfig = KeysConfig()
     uplink: UplinkConfig = UplinkConfig()
     hotlist: HotlistConfig = HotlistConfig()
     event: EventConfig | None = None
