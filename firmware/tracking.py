@@ -1,0 +1,281 @@
+"""One read per vehicle pass: associate plates across frames, vote the text, keep the best frame.
+
+A plate is seen in many frames as a vehicle passes; each frame's OCR can err.
+The tracker follows each plate by motion (constant-velocity prediction) and text
+(edit distance), sums each frame's candidate probabilities weighted by how big
+the plate was (near frames read better), and when the plate has been gone for
+`max_gap_s` emits exactly one PlateRead: the voted text, its confidence, the
+best frame's plate crop and vehicle image, first/last seen and the direction
+of travel. Short or unsure tracks (phantoms: a sign, a bumper sticker) are
+dropped by `min_frames` and `min_confidence`.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import cv2
+import numpy as np
+
+from drivers.camera.base import Frame
+from firmware.records import Candidate, Direction, PlateRead, PlateResult
+
+log = logging.getLogger(__name__)
+
+KEEP_BEST = 3  # frames whose images a track keeps (by quality) for the read's photographs
+VEHICLE_MAX_W = 800
+
+
+def edit_distance(a: str, b: str) -> int:
+    prev = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        cur = [i]
+        for j, cb in enumerate(b, 1):
+            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
+        prev = cur
+    return prev[-1]
+
+
+def text_similarity(a: str, b: str) -> float:
+    if not a or not b:
+        return 0.0
+    return 1.0 - edit_distance(a, b) / max(len(a), len(b))
+
+
+def _iou(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> float:
+    ax, ay, aw, ah = a
+    bx, by, bw, bh = b
+    iw = max(0, min(ax + aw, bx + bw) - max(ax, bx))
+    ih = max(0, min(ay + ah, by + bh) - max(ay, by))
+    inter = iw * ih
+    union = aw * ah + bw * bh - inter
+    return inter / union if union > 0 else 0.0
+
+
+@dataclass(slots=True)
+class _Shot:
+    """One frame's view of the plate, kept only for the best few frames."""
+
+    quality: float
+    plate: str
+    utc: datetime
+    box: tuple[int, int, int, int]
+    plate_img: np.ndarray
+    vehicle_img: np.ndarray
+
+
+@dataclass(slots=True)
+class Track:
+    tid: int
+    first_t: float
+    first_utc: datetime
+    last_t: float
+    last_utc: datetime
+    box: tuple[int, int, int, int]
+    velocity: tuple[float, float] = (0.0, 0.0)  # px/s of the box centre
+    votes: dict[str, float] = field(default_factory=lambda: defaultdict(float))
+    weight: float = 0.0
+    frames: int = 0
+    widths: list[tuple[float, float, float]] = field(default_factory=list)  # (t, width, centre y)
+    shots: list[_Shot] = field(default_factory=list)
+    truth: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    emitted: bool = False
+
+    @property
+    def leader(self) -> str:
+        return max(self.votes.items(), key=lambda kv: kv[1])[0] if self.votes else ""
+
+    def predict(self, t: float) -> tuple[float, float]:
+        x, y, w, h = self.box
+        dt = t - self.last_t
+        return x + w / 2 + self.velocity[0] * dt, y + h / 2 + self.velocity[1] * dt
+
+
+class Tracker:
+    """Feed every frame's PlateResults to `update`; it returns the reads of vehicles that left."""
+
+    def __init__(self, cfg: Any, clock_synced: Callable[[], bool] = lambda: True, jpeg_quality: int | None = None) -> None:
+        self.cfg = cfg  # firmware.config.PipelineConfig
+        self.clock_synced = clock_synced
+        self.jpeg_quality = jpeg_quality or cfg.jpeg_quality
+        self.tracks: list[Track] = []
+        self._next_id = 1
+        self.discarded = 0  # tracks too short or too unsure to be a read
+
+    # -- public -----------------------------------------------------------
+    def update(self, frame: Frame, results: list[PlateResult]) -> list[PlateRead]:
+        t = frame.monotonic
+        out = self.expire(t)
+        live = [k for k in self.tracks if t - k.last_t <= self.cfg.max_gap_s]
+        pairs = []
+        for ri, r in enumerate(results):
+            if not r.plate and r.confidence <= 0:
+                continue
+            for k in live:
+                cost = self._cost(k, r, t)
+                if cost is not None:
+                    pairs.append((cost, ri, id(k), k))
+        pairs.sort(key=lambda p: p[0])
+        used_r: set[int] = set()
+        used_k: set[int] = set()
+        for _, ri, kid, k in pairs:
+            if ri in used_r or kid in used_k:
+                continue
+            used_r.add(ri)
+            used_k.add(kid)
+            self._add(k, frame, results[ri])
+        for ri, r in enumerate(results):
+            if ri not in used_r and (r.plate or r.confidence > 0):
+                k = Track(self._next_id, t, frame.utc, t, frame.utc, r.box)
+                self._next_id += 1
+                self.tracks.append(k)
+                self._add(k, frame, r, new=True)
+        for k in self.tracks:  # a vehicle parked in view: one read, then silence
+            if not k.emitted and k.last_t - k.first_t >= self.cfg.max_track_s:
+                read = self._finish(k)
+                k.emitted = True
+                if read is not None:
+                    out.append(read)
+        return out
+
+    def expire(self, now: float) -> list[PlateRead]:
+        """Close tracks not seen for max_gap_s (call on frames the motion gate skipped too)."""
+        out: list[PlateRead] = []
+        keep: list[Track] = []
+        for k in self.tracks:
+            if now - k.last_t > self.cfg.max_gap_s:
+                if not k.emitted:
+                    read = self._finish(k)
+                    if read is not None:
+                        out.append(read)
+            else:
+                keep.append(k)
+        self.tracks = keep
+        return out
+
+    def flush(self) -> list[PlateRead]:
+        """End of stream: every open track becomes a read (or is discarded)."""
+        out = [r for k in self.tracks if not k.emitted for r in [self._finish(k)] if r is not None]
+        self.tracks = []
+        return out
+
+    # -- association ------------------------------------------------------
+    def _cost(self, k: Track, r: PlateResult, t: float) -> float | None:
+        px, py = k.predict(t)
+        x, y, w, h = r.box
+        size = max(w, k.box[2], 8)
+        d = math.hypot(x + w / 2 - px, y + h / 2 - py) / size
+        sim = text_similarity(r.plate, k.leader)
+        limit = self.cfg.match_distance * (2.0 if sim >= 0.7 else 1.0)
+        if d > limit:
+            return None
+        return d - sim
+
+    def _add(self, k: Track, frame: Frame, r: PlateResult, new: bool = False) -> None:
+        t = frame.monotonic
+        x, y, w, h = r.box
+        if not new and t > k.last_t:
+            ox, oy, ow, oh = k.box
+            vx = (x + w / 2 - ox - ow / 2) / (t - k.last_t)
+            vy = (y + h / 2 - oy - oh / 2) / (t - k.last_t)
+            a = 0.5 if k.frames > 1 else 1.0
+            k.velocity = (a * vx + (1 - a) * k.velocity[0], a * vy + (1 - a) * k.velocity[1])
+        k.box, k.last_t, k.last_utc = r.box, t, frame.utc
+        k.frames += 1
+        weight = max(1.0, float(w)) * max(0.05, float(r.detection_score))
+        k.weight += weight
+        cands = r.candidates or [Candidate(r.plate, r.confidence)]
+        seen: set[str] = set()
+        for c in cands:
+            if c.plate and c.plate not in seen:
+                seen.add(c.plate)
+                k.votes[c.plate] += weight * float(c.confidence)
+        k.widths.append((t, float(w), y + h / 2))
+        if len(k.widths) > 64:
+            del k.widths[1:-32]  # keep the first and the recent ones for the direction
+        quality = float(r.confidence) * weight
+        if len(k.shots) < KEEP_BEST or quality > k.shots[-1].quality:
+            k.shots.append(self._shot(frame, r, quality))
+            k.shots.sort(key=lambda s: -s.quality)
+            del k.shots[KEEP_BEST:]
+        if frame.truth:
+            best = max(frame.truth, key=lambda g: _iou(g.plate_box, r.box))
+            if _iou(best.plate_box, r.box) > 0.2:
+                k.truth[best.plate] += 1
+            else:
+                k.truth[""] += 1
+
+    @staticmethod
+    def _shot(frame: Frame, r: PlateResult, quality: float) -> _Shot:
+        img = frame.image
+        H, W = img.shape[:2]
+        x, y, w, h = r.box
+        mx, my = int(w * 0.1), int(h * 0.15)
+        plate = img[max(0, y - my) : min(H, y + h + my), max(0, x - mx) : min(W, x + w + mx)].copy()
+        cx, cy = x + w / 2, y + h / 2
+        vx0, vx1 = int(max(0, cx - 2.2 * w)), int(min(W, cx + 2.2 * w))
+        vy0, vy1 = int(max(0, cy - 2.4 * w)), int(min(H, cy + 0.8 * w))
+        vehicle = img[vy0:vy1, vx0:vx1]
+        if vehicle.shape[1] > VEHICLE_MAX_W:
+            s = VEHICLE_MAX_W / vehicle.shape[1]
+            vehicle = cv2.resize(vehicle, (VEHICLE_MAX_W, max(1, int(vehicle.shape[0] * s))), interpolation=cv2.INTER_AREA)
+        else:
+            vehicle = vehicle.copy()
+        return _Shot(quality, r.plate, frame.utc, r.box, plate, vehicle)
+
+    # -- the read ---------------------------------------------------------
+    def _finish(self, k: Track) -> PlateRead | None:
+        if not k.votes or k.frames < self.cfg.min_frames:
+            self.discarded += 1
+            return None
+        ranked = sorted(k.votes.items(), key=lambda kv: -kv[1])
+        text, score = ranked[0]
+        confidence = min(1.0, score / k.weight)
+        if confidence < self.cfg.min_confidence:
+            self.discarded += 1
+            log.debug("track %d discarded: %s at %.2f < min_confidence", k.tid, text, confidence)
+            return None
+        shot = next((s for s in k.shots if s.plate == text), k.shots[0])
+        truth = max(k.truth.items(), key=lambda kv: kv[1])[0] if k.truth else None
+        return PlateRead(
+            plate=text,
+            confidence=round(confidence, 4),
+            candidates=[Candidate(p, round(min(1.0, s / k.weight), 4)) for p, s in ranked[:5]],
+            capture_time=shot.utc,
+            first_seen=k.first_utc,
+            last_seen=k.last_utc,
+            clock_synced=bool(self.clock_synced()),
+            box=shot.box,
+            plate_jpeg=self._jpeg(shot.plate_img),
+            vehicle_jpeg=self._jpeg(shot.vehicle_img),
+            direction=self._direction(k),
+            frames=k.frames,
+            ground_truth=truth or None,
+        )
+
+    def _jpeg(self, img: np.ndarray) -> bytes:
+        ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, self.jpeg_quality])
+        return buf.tobytes() if ok else b""
+
+    @staticmethod
+    def _direction(k: Track) -> Direction:
+        """Approaching plates grow (and move down the frame); receding ones shrink."""
+        if len(k.widths) < 2:
+            return "unknown"
+        n = max(1, len(k.widths) // 3)
+        first, last = k.widths[:n], k.widths[-n:]
+        w0 = sum(w for _, w, _ in first) / n
+        w1 = sum(w for _, w, _ in last) / n
+        if w0 > 0 and abs(math.log(max(w1, 1) / max(w0, 1))) > 0.1:
+            return "approaching" if w1 > w0 else "receding"
+        y0 = sum(y for _, _, y in first) / n
+        y1 = sum(y for _, _, y in last) / n
+        if abs(y1 - y0) > 0.5 * w0:
+            return "approaching" if y1 > y0 else "receding"
+        return "unknown"
