@@ -1,0 +1,136 @@
+"""Plate recognition: find plates in a frame and read them, on one of several runtimes.
+
+`Recognizer` is the whole API the pipeline and the CLI use. It loads the
+detector and the OCR named by the model manifest onto the configured runtime
+(ONNX Runtime by default, TensorRT on a Jetson), then for a frame: letterbox,
+detect, NMS, cut a perspective-corrected crop per plate, read all crops of the
+frame in one OCR batch, and return the plates with calibrated top-N candidates.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from firmware.config import RecognitionConfig
+from firmware.records import PlateResult
+from firmware.recognition import detect, ocr
+from firmware.recognition.manifest import ModelCorrupt, ModelMissing, ModelSpec
+from firmware.recognition.manifest import load as load_manifest
+from firmware.recognition.runtime import RuntimeUnavailable, create as create_runtime
+
+__all__ = ["Recognizer", "RecognitionError", "ModelMissing", "ModelCorrupt", "RuntimeUnavailable"]
+
+CROP_W, CROP_H = 256, 128  # rectified plate crop handed to the OCR (then resized to its input)
+
+
+class RecognitionError(ValueError):
+    """A frame or crop that cannot be recognised (wrong type, empty, corrupt)."""
+
+
+def default_models_dir() -> Path:
+    from models import MODELS_DIR
+
+    return MODELS_DIR
+
+
+def check_image(img: object) -> np.ndarray:
+    """Refuse anything that is not a non-empty 8-bit grey or colour image."""
+    if not isinstance(img, np.ndarray):
+        raise RecognitionError(f"image must be a numpy array, got {type(img).__name__}")
+    if img.dtype != np.uint8:
+        raise RecognitionError(f"image must be 8-bit, got {img.dtype}")
+    if img.ndim == 3 and img.shape[2] == 4:
+        img = cv2.cvtColor(img, cv2.COLOR_BGRA2BGR)
+    if img.ndim not in (2, 3) or (img.ndim == 3 and img.shape[2] not in (1, 3)):
+        raise RecognitionError(f"image must be HxW grey or HxWx3 BGR, got shape {img.shape}")
+    if img.shape[0] < 8 or img.shape[1] < 8:
+        raise RecognitionError(f"image is too small: {img.shape[1]}x{img.shape[0]}")
+    if img.ndim == 3 and img.shape[2] == 1:
+        img = img[:, :, 0]
+    return img
+
+
+def plate_crop(frame: np.ndarray, det: detect.Detection, margin: float = 0.06) -> np.ndarray:
+    """A rectified crop of one detected plate, with a small margin like the OCR saw in training."""
+    if det.corners is not None:
+        src = np.asarray(det.corners, np.float32)
+        c = src.mean(0)
+        src = c + (src - c) * (1 + 2 * margin)
+        dst = np.float32([[0, 0], [CROP_W, 0], [CROP_W, CROP_H], [0, CROP_H]])
+        M = cv2.getPerspectiveTransform(src, dst)
+        return cv2.warpPerspective(frame, M, (CROP_W, CROP_H), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    x, y, w, h = det.box
+    mx, my = w * margin, h * margin * 2
+    x0, y0 = int(max(0, x - mx)), int(max(0, y - my))
+    x1, y1 = int(min(frame.shape[1], x + w + mx)), int(min(frame.shape[0], y + h + my))
+    crop = frame[y0:y1, x0:x1]
+    if crop.size == 0:
+        crop = frame[max(0, y): y + max(1, h), max(0, x): x + max(1, w)]
+    return crop
+
+
+class Recognizer:
+    """Detector + OCR on one runtime. Thread-compatible, not thread-safe: one per pipeline."""
+
+    def __init__(self, cfg: RecognitionConfig, models: dict[str, ModelSpec]) -> None:
+        self.cfg = cfg
+        self.models = models
+        missing = {"detector", "ocr"} - models.keys()
+        if missing:
+            raise ModelMissing(f"manifest lacks model(s): {', '.join(sorted(missing))}")
+        self.runtime = create_runtime(cfg)
+        self.detector = self.runtime.load(models["detector"])
+        self.ocr = self.runtime.load(models["ocr"])
+        self.temperature = float(models["ocr"].extra.get("temperature", 1.0))
+        self.last_timings: dict[str, float] = {}
+
+    @classmethod
+    def from_config(cls, cfg: RecognitionConfig) -> "Recognizer":
+        models_dir = Path(cfg.models_dir) if cfg.models_dir else default_models_dir()
+        return cls(cfg, load_manifest(models_dir))
+
+    @property
+    def versions(self) -> dict[str, str]:
+        return {name: spec.version for name, spec in self.models.items()} | {"runtime": self.runtime.name}
+
+    def detect(self, frame: np.ndarray) -> list[detect.Detection]:
+        tensor, lb = detect.preprocess(frame)
+        outs = self.detector.run(tensor)
+        return detect.postprocess(outs, lb, self.cfg.detector_threshold, self.cfg.nms_iou, self.cfg.max_plates)
+
+    def read_crops(self, crops: list[np.ndarray], boxes: list[tuple[int, int, int, int]] | None = None,
+                   scores: list[float] | None = None) -> list[PlateResult]:
+        """Read plate crops in one OCR batch (in the order given, not sorted)."""
+        if not crops:
+            return []
+        crops = [check_image(c) for c in crops]
+        results: list[PlateResult] = []
+        for start in range(0, len(crops), 32):
+            part = crops[start: start + 32]
+            logits = self.ocr.run(ocr.preprocess(part))[0]
+            probs = ocr.softmax(logits, self.temperature)
+            for i, p in enumerate(probs):
+                k = start + i
+                r = ocr.decode(p, self.cfg.top_n, us_format_rules=self.cfg.us_format_rules)
+                box = boxes[k] if boxes else (0, 0, part[i].shape[1], part[i].shape[0])
+                score = scores[k] if scores else 1.0
+                results.append(PlateResult(box, float(score), r.plate, r.confidence, r.candidates))
+        return results
+
+    def read_frame(self, frame: np.ndarray) -> list[PlateResult]:
+        """All plates in a frame, read, best first."""
+        frame = check_image(frame)
+        t0 = time.perf_counter()
+        dets = self.detect(frame)
+        t1 = time.perf_counter()
+        crops = [plate_crop(frame, d) for d in dets]
+        results = self.read_crops(crops, [d.box for d in dets], [d.score for d in dets]) if dets else []
+        t2 = time.perf_counter()
+        self.last_timings = {"detect_ms": (t1 - t0) * 1e3, "ocr_ms": (t2 - t1) * 1e3}
+        results = [r for r in results if r.plate]
+        results.sort(key=lambda r: -r.confidence)
+        return results

@@ -1,0 +1,67 @@
+"""The model manifest: which ONNX files the recognizer runs, and proof they are intact.
+
+`models/manifest.json` names each model (detector, ocr) with its file, version,
+sha256, input shape and classes or charset. The recognizer refuses a file whose
+checksum differs (a half-copied update or a tampered model), and the sha256 is
+the TensorRT engine cache key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+class ModelMissing(Exception):
+    """A model named by the manifest is not on disk."""
+
+
+class ModelCorrupt(Exception):
+    """A model file or the manifest does not match what it claims to be."""
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    name: str
+    path: Path
+    version: str
+    sha256: str
+    input: list[Any]
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def load(models_dir: Path, verify: bool = True) -> dict[str, ModelSpec]:
+    """Read and check `manifest.json` in `models_dir`."""
+    mpath = models_dir / "manifest.json"
+    if not mpath.exists():
+        raise ModelMissing(f"{mpath}: no model manifest (train and export the models, see models/README.md)")
+    try:
+        raw = json.loads(mpath.read_text())
+        entries = raw["models"]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ModelCorrupt(f"{mpath}: unreadable manifest: {exc}") from None
+    specs: dict[str, ModelSpec] = {}
+    for name, e in entries.items():
+        try:
+            path = models_dir / e["file"]
+            spec = ModelSpec(name, path, str(e["version"]), str(e["sha256"]), list(e["input"]),
+                             {k: v for k, v in e.items() if k not in ("file", "version", "sha256", "input")})
+        except (KeyError, TypeError) as exc:
+            raise ModelCorrupt(f"{mpath}: entry {name!r} lacks {exc}") from None
+        if not path.exists():
+            raise ModelMissing(f"{path}: model {name!r} named by the manifest is missing")
+        if verify and sha256_file(path) != spec.sha256:
+            raise ModelCorrupt(f"{path}: sha256 differs from the manifest: the file is damaged or was replaced")
+        specs[name] = spec
+    return specs

@@ -1,0 +1,55 @@
+"""OCR decoding: exact top-N from slot probabilities, pads, confidences, format prior."""
+
+import numpy as np
+import pytest
+
+from firmware.recognition import ocr
+
+
+def probs_for(text: str, p: float = 0.9, alt: dict[int, tuple[str, float]] | None = None) -> np.ndarray:
+    out = np.full((ocr.SLOTS, len(ocr.CHARSET) + 1), 1e-4)
+    labels = ocr.encode(text)
+    for s, c in enumerate(labels):
+        out[s, c] = p
+        if alt and s in alt:
+            ch, q = alt[s]
+            out[s, ocr.CHARSET.index(ch) if ch != "_" else ocr.PAD] = q
+    return out / out.sum(1, keepdims=True)
+
+
+def test_top1_is_the_argmax_text_and_confidence_is_the_product():
+    p = probs_for("7ABC123", 0.99)
+    r = ocr.decode(p)
+    assert r.plate == "7ABC123"
+    assert r.confidence == pytest.approx(float(np.prod(p.max(1))), rel=1e-6)
+
+
+def test_candidates_cover_confusions_in_order():
+    r = ocr.decode(probs_for("8OB1234", 0.6, {1: ("0", 0.35), 0: ("B", 0.3)}), top_n=4)
+    texts = [c.plate for c in r.candidates]
+    assert texts[0] == "8OB1234"
+    assert "80B1234" in texts and "BOB1234" in texts
+    confs = [c.confidence for c in r.candidates]
+    assert confs == sorted(confs, reverse=True)
+
+
+def test_pad_slots_are_dropped_and_same_texts_add_up():
+    # slot 3 is either pad or 'Z'; a pad inside gives the same text as pad at the end
+    p = probs_for("ABC", 0.95, {3: ("Z", 0.3)})
+    r = ocr.decode(p, top_n=3)
+    assert r.plate == "ABC" and any(c.plate == "ABCZ" for c in r.candidates)
+
+
+def test_us_format_prior_prefers_a_common_serial():
+    p = probs_for("7ABC12O", 0.55, {6: ("3", 0.45)})
+    assert ocr.decode(p).plate == "7ABC12O"
+    assert ocr.decode(p, us_format_rules=True).plate == "7ABC123"
+
+
+def test_normalise_and_encode():
+    assert ocr.normalise(" 7abc-123 ") == "7ABC123"
+    with pytest.raises(ValueError):
+        ocr.encode("ABCDEFGHIJ")
+    batch = ocr.preprocess([np.zeros((40, 90, 3), np.uint8), np.full((200, 400), 255, np.uint8)])
+    assert batch.shape == (2, 1, ocr.OCR_H, ocr.OCR_W) and batch.dtype == np.float32
+    assert batch[1].min() == 1.0

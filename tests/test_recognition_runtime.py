@@ -1,0 +1,141 @@
+"""Recognition runtimes at their boundary: TensorRT engine cache and buffers without a GPU,
+the runtime registry's fallback, and the model manifest's integrity checks."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper
+
+from firmware.config import RecognitionConfig
+from firmware.recognition import manifest, runtime
+from firmware.recognition.manifest import ModelCorrupt, ModelMissing, ModelSpec
+from firmware.recognition.tensorrt import TensorRTRuntime, engine_key
+from tests.fake_tensorrt import FakeCudart, FakeTensorRT
+
+
+def tiny_onnx(path: Path, scale: float = 2.0) -> Path:
+    """A dynamic-batch model shaped like the OCR input: y = relu(x) * scale."""
+    x = helper.make_tensor_value_info("image", TensorProto.FLOAT, ["batch", 1, 8, 16])
+    y = helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", 1, 8, 16])
+    s = helper.make_tensor("s", TensorProto.FLOAT, [], [scale])
+    g = helper.make_graph([helper.make_node("Relu", ["image"], ["r"]), helper.make_node("Mul", ["r", "s"], ["logits"])],
+                          "tiny", [x], [y], [s])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    m.ir_version = 8
+    onnx.save(m, str(path))
+    return path
+
+
+def spec_for(path: Path, name: str = "ocr") -> ModelSpec:
+    return ModelSpec(name, path, "1", manifest.sha256_file(path), ["N", 1, 8, 16])
+
+
+@pytest.fixture
+def cfg(tmp_path) -> RecognitionConfig:
+    c = RecognitionConfig(runtime="tensorrt")
+    c.tensorrt.engine_cache = tmp_path / "engines"
+    return c
+
+
+def test_engine_key_changes_with_model_tensorrt_gpu_and_precision(tmp_path):
+    s = spec_for(tiny_onnx(tmp_path / "a.onnx"))
+    base = engine_key(s, "10.3.0", "Orin sm87", "fp16")
+    assert base == engine_key(s, "10.3.0", "Orin sm87", "fp16")
+    s2 = spec_for(tiny_onnx(tmp_path / "b.onnx", 3.0))
+    assert len({base, engine_key(s2, "10.3.0", "Orin sm87", "fp16"), engine_key(s, "8.6.1", "Orin sm87", "fp16"),
+                engine_key(s, "10.3.0", "RTX 4090 sm89", "fp16"), engine_key(s, "10.3.0", "Orin sm87", "fp32")}) == 5
+
+
+def test_builds_once_then_loads_from_cache_and_matches_onnxruntime(tmp_path, cfg):
+    import onnxruntime as ort
+
+    spec = spec_for(tiny_onnx(tmp_path / "m.onnx"))
+    trt, cud = FakeTensorRT(), FakeCudart()
+    sess = TensorRTRuntime(cfg, trt, cud).load(spec)
+    assert [c for c in trt.calls if c[0] == "build"] == [("build", "image", "fp16", 1)]
+    engines = list(cfg.tensorrt.engine_cache.iterdir())
+    assert len(engines) == 1 and "fp16" in engines[0].name
+    x = np.random.default_rng(0).normal(size=(5, 1, 8, 16)).astype(np.float32)
+    got = sess.run(x)[0]
+    ref = ort.InferenceSession(str(spec.path), providers=["CPUExecutionProvider"]).run(None, {"image": x})[0]
+    np.testing.assert_allclose(got, ref, atol=1e-5)
+    assert "cudaMemcpyHostToDevice" in cud.calls and "cudaMemcpyDeviceToHost" in cud.calls
+
+    trt2 = FakeTensorRT()
+    TensorRTRuntime(cfg, trt2, FakeCudart()).load(spec)
+    assert not [c for c in trt2.calls if c[0] == "build"], "cached engine must be reused"
+
+
+def test_rebuilds_when_model_changes_or_cache_is_corrupt(tmp_path, cfg):
+    p = tiny_onnx(tmp_path / "m.onnx")
+    trt = FakeTensorRT()
+    TensorRTRuntime(cfg, trt, FakeCudart()).load(spec_for(p))
+    tiny_onnx(p, 5.0)  # a new model version in place
+    TensorRTRuntime(cfg, trt, FakeCudart()).load(spec_for(p))
+    assert len([c for c in trt.calls if c[0] == "build"]) == 2
+    assert len(list(cfg.tensorrt.engine_cache.iterdir())) == 2
+    for e in cfg.tensorrt.engine_cache.iterdir():
+        e.write_bytes(b"garbage")
+    sess = TensorRTRuntime(cfg, trt, FakeCudart()).load(spec_for(p))
+    assert len([c for c in trt.calls if c[0] == "build"]) == 3
+    np.testing.assert_allclose(sess.run(np.ones((1, 1, 8, 16), np.float32))[0], 5.0)
+
+
+def test_fp32_when_gpu_lacks_fast_fp16_and_int8_needs_calibration(tmp_path, cfg):
+    spec = spec_for(tiny_onnx(tmp_path / "m.onnx"))
+    trt = FakeTensorRT(fast_fp16=False)
+    TensorRTRuntime(cfg, trt, FakeCudart()).load(spec)
+    assert ("build", "image", "fp32", 1) in trt.calls
+    cfg.tensorrt.precision = "int8"  # no calibration_dir: INT8 is not attempted
+    r = TensorRTRuntime(cfg, FakeTensorRT(fast_int8=True), FakeCudart())
+    assert r.precision_for(r.trt.Builder(None)) == "fp16"
+
+
+def test_unparseable_model_is_a_clear_error(tmp_path, cfg):
+    bad = tmp_path / "bad.onnx"
+    bad.write_bytes(b"not a model")
+    with pytest.raises(RuntimeError, match="could not parse"):
+        TensorRTRuntime(cfg, FakeTensorRT(), FakeCudart()).load(spec_for(bad))
+
+
+def test_missing_tensorrt_falls_back_or_names_the_package(monkeypatch, cfg):
+    monkeypatch.setitem(sys.modules, "tensorrt", None)  # import fails as on a machine without it
+    assert runtime.create(cfg).name == "onnxruntime"
+    cfg.tensorrt.fallback_to_onnxruntime = False
+    with pytest.raises(runtime.RuntimeUnavailable, match="TensorRT is not installed"):
+        runtime.create(cfg)
+
+
+def test_manifest_refuses_missing_and_tampered_models(tmp_path):
+    with pytest.raises(ModelMissing):
+        manifest.load(tmp_path)
+    p = tiny_onnx(tmp_path / "m.onnx")
+    entry = {"file": "m.onnx", "version": "1", "sha256": manifest.sha256_file(p), "input": ["N", 1, 8, 16]}
+    (tmp_path / "manifest.json").write_text(json.dumps({"models": {"ocr": entry}}))
+    assert manifest.load(tmp_path)["ocr"].sha256 == entry["sha256"]
+    with open(p, "ab") as fh:
+        fh.write(b"\0")
+    with pytest.raises(ModelCorrupt, match="sha256 differs"):
+        manifest.load(tmp_path)
+    p.unlink()
+    with pytest.raises(ModelMissing, match="missing"):
+        manifest.load(tmp_path)
+    (tmp_path / "manifest.json").write_text("{not json")
+    with pytest.raises(ModelCorrupt, match="unreadable"):
+        manifest.load(tmp_path)
+
+
+def test_shipped_manifest_matches_shipped_models():
+    from models import MODELS_DIR
+
+    if not (MODELS_DIR / "manifest.json").exists():
+        pytest.skip("models not exported yet")
+    specs = manifest.load(MODELS_DIR)
+    assert {"detector", "ocr"} <= specs.keys()
+    assert specs["detector"].path.stat().st_size <= 15 * 1024 * 1024
