@@ -17,6 +17,8 @@ from firmware.config import ConfigError
 
 # Subcommand modules; each owns its parsers. Order is the order in --help.
 COMMANDS: list[str] = [
+    "firmware.commands.recognize",
+    "firmware.commands.ota",
 ]
 
 
