@@ -100,11 +100,12 @@ class ResumableFetcher(FetcherInterface):
             self._fill(url, f, max_length)
             f.seek(0)
             yield f
-        except BaseException:
-            # a verification failure (or any error) after the file is complete: the
-            # bytes are wrong, start from zero next time
+        except BaseException as exc:
+            # wrong bytes (too many, or a complete file failing its hash): start from
+            # zero next time; an interrupted transfer keeps its part to resume
             f.close()
-            if part.exists() and part.stat().st_size >= max_length:
+            wrong = isinstance(exc, (exceptions.DownloadLengthMismatchError, exceptions.LengthOrHashMismatchError))
+            if wrong or (part.exists() and part.stat().st_size >= max_length):
                 part.unlink(missing_ok=True)
             raise
         else:
