@@ -19,6 +19,7 @@ messages survive a clean restart, as on a real broker).
 from __future__ import annotations
 
 import os
+import pwd
 import shutil
 import signal
 import socket
@@ -98,7 +99,9 @@ class Broker:
                     "autosave_interval 1",
                     "max_queued_messages 0",
                     "max_inflight_messages 0",
-                    f"message_size_limit {max_packet_size}",
+                    f"max_packet_size {max_packet_size}",
+                    # as root, Mosquitto would drop to user "mosquitto", which cannot read the test dir
+                    f"user {pwd.getpwuid(os.geteuid()).pw_name}",
                     f"log_dest file {self.log_file}",
                     "log_type error",
                     "log_type warning",

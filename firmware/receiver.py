@@ -1,0 +1,304 @@
+"""The department's reference receiver: the other end of the uplink.
+
+Subscribes to every device's `reads`, `alerts` and `audit` with its own
+certificate, verifies each device's signature, opens records with the
+department's private key(s) (any key id still held), stores them in SQLite
+(one row per record id, so resends are removed), commits, and only then
+acknowledges the ids on the device's `ack` topic, signed with the receiver
+key. `report()` lists per-device sequence gaps: the proof that nothing was
+lost. Operators run it as `polewatch receive`; tests use it to count.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+import ssl
+import threading
+import time
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from firmware.seal import Opener, SealError, parse_envelope
+from firmware.uplink.acks import encode_ack
+
+log = logging.getLogger("polewatch.receiver")
+
+RECORD_CHANNELS = ("reads", "alerts", "audit")
+MAX_ENVELOPE = 16 * 1024 * 1024
+
+
+class ReceiverStore:
+    """Headquarters' record store (SQLite); duplicates are ignored by id."""
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=FULL")
+        self.db.executescript(
+            """
+            CREATE TABLE IF NOT EXISTS records(
+                id TEXT PRIMARY KEY, device TEXT NOT NULL, seq INTEGER NOT NULL, kind TEXT NOT NULL,
+                capture_time TEXT, plate TEXT, confidence REAL, received_at REAL NOT NULL,
+                record TEXT NOT NULL);
+            CREATE UNIQUE INDEX IF NOT EXISTS records_dev_seq ON records(device, seq);
+            CREATE TABLE IF NOT EXISTS images(
+                id TEXT NOT NULL, part TEXT NOT NULL, data BLOB NOT NULL, PRIMARY KEY(id, part));
+            CREATE TABLE IF NOT EXISTS early_images(
+                id TEXT NOT NULL, part TEXT NOT NULL, device TEXT NOT NULL, envelope BLOB NOT NULL,
+                PRIMARY KEY(id, part));
+            """
+        )
+        self.duplicates = 0
+
+    def begin(self) -> None:
+        if not self.db.in_transaction:
+            self.db.execute("BEGIN IMMEDIATE")
+
+    def commit(self) -> None:
+        if self.db.in_transaction:
+            self.db.execute("COMMIT")
+
+    def add_record(self, rec: dict[str, Any]) -> bool:
+        """Insert a record; False if its id (or device+seq) is already stored."""
+        self.begin()
+        cur = self.db.execute(
+            "INSERT OR IGNORE INTO records(id, device, seq, kind, capture_time, plate, confidence, received_at, record)"
+            " VALUES (?,?,?,?,?,?,?,?,?)",
+            (
+                rec["id"], rec["device"], rec["seq"], rec["kind"], rec.get("capture_time"), rec.get("plate"),
+                rec.get("confidence"), time.time(), json.dumps(rec, separators=(",", ":")),
+            ),
+        )
+        if cur.rowcount == 0:
+            self.duplicates += 1
+            return False
+        return True
+
+    def record(self, rid: str) -> dict[str, Any] | None:
+        row = self.db.execute("SELECT record FROM records WHERE id=?", (rid,)).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def add_image(self, rid: str, part: str, data: bytes) -> bool:
+        self.begin()
+        cur = self.db.execute("INSERT OR IGNORE INTO images(id, part, data) VALUES (?,?,?)", (rid, part, data))
+        return cur.rowcount > 0
+
+    def hold_early_image(self, rid: str, part: str, device: str, blob: bytes) -> None:
+        self.begin()
+        self.db.execute(
+            "INSERT OR IGNORE INTO early_images(id, part, device, envelope) VALUES (?,?,?,?)", (rid, part, device, blob)
+        )
+
+    def take_early_images(self, rid: str) -> list[tuple[str, str, bytes]]:
+        rows = self.db.execute("SELECT part, device, envelope FROM early_images WHERE id=?", (rid,)).fetchall()
+        if rows:
+            self.begin()
+            self.db.execute("DELETE FROM early_images WHERE id=?", (rid,))
+        return rows
+
+    def gaps(self) -> dict[str, list[list[int]]]:
+        """Per device, the missing sequence ranges [first, last] below its highest seq."""
+        out: dict[str, list[list[int]]] = defaultdict(list)
+        rows = self.db.execute(
+            "SELECT device, prev, seq FROM (SELECT device, seq, LAG(seq, 1, 0) OVER "
+            "(PARTITION BY device ORDER BY seq) AS prev FROM records) WHERE seq > prev + 1"
+        )
+        for device, prev, seq in rows:
+            out[device].append([prev + 1, seq - 1])
+        return dict(out)
+
+    def report(self) -> dict[str, Any]:
+        devices = {}
+        for device, n, lo, hi, reads, alerts, audit in self.db.execute(
+            "SELECT device, count(*), min(seq), max(seq), sum(kind='read'), sum(kind='alert'), sum(kind='audit') "
+            "FROM records GROUP BY device"
+        ):
+            devices[device] = {
+                "records": n, "first_seq": lo, "last_seq": hi, "reads": reads, "alerts": alerts, "audit": audit,
+            }
+        gaps = self.gaps()
+        for device, g in gaps.items():
+            devices[device]["gaps"] = g
+            devices[device]["missing"] = sum(b - a + 1 for a, b in g)
+        images = self.db.execute("SELECT count(*) FROM images").fetchone()[0]
+        return {"devices": devices, "images": images, "duplicates_ignored": self.duplicates}
+
+    def close(self) -> None:
+        self.commit()
+        self.db.close()
+
+
+class Receiver:
+    """MQTT client at headquarters: verify, open, store, commit, then ack."""
+
+    def __init__(
+        self,
+        *,
+        host: str,
+        port: int,
+        ca_file: str | Path,
+        cert_file: str | Path,
+        key_file: str | Path,
+        agency: str,
+        opener: Opener,
+        store: ReceiverStore,
+        ack_key: Ed25519PrivateKey,
+        client_id: str = "hq-receiver",
+        flush_interval_s: float = 0.02,
+        flush_max: int = 500,
+    ) -> None:
+        self.host, self.port, self.agency = host, port, agency
+        self.opener, self.store, self.ack_key = opener, store, ack_key
+        self.flush_interval_s, self.flush_max = flush_interval_s, flush_max
+        self._acks: dict[str, list[tuple[str, str]]] = defaultdict(list)
+        self._unflushed = 0
+        self._last_flush = time.monotonic()
+        self.stats = {"received": 0, "stored": 0, "duplicates": 0, "images": 0, "rejected": 0, "acks_sent": 0}
+        self.connected = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
+        ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=str(ca_file))
+        ctx.load_cert_chain(str(cert_file), str(key_file))
+        c.tls_set_context(ctx)
+        c.max_inflight_messages_set(1000)
+        c.max_queued_messages_set(0)
+        c.on_connect = self._on_connect
+        c.on_disconnect = lambda *a: self.connected.clear()
+        c.on_message = self._on_message
+        self.client = c
+
+    def _on_connect(self, client: mqtt.Client, userdata: Any, flags: Any, rc: Any, props: Any) -> None:
+        if rc.is_failure:
+            log.error("broker refused the receiver: %s", rc)
+            return
+        base = f"polewatch/v1/{self.agency}/+"
+        client.subscribe([(f"{base}/{ch}", 1) for ch in RECORD_CHANNELS])
+        self.connected.set()
+
+    def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
+        self.stats["received"] += 1
+        parts = msg.topic.split("/")
+        if len(parts) != 5 or parts[4] not in RECORD_CHANNELS:
+            return self._reject(msg.topic, "unexpected topic")
+        device = parts[3]
+        try:
+            self._handle(device, bytes(msg.payload))
+        except SealError as exc:
+            self._reject(msg.topic, str(exc))
+        except Exception as exc:  # noqa: BLE001 - one bad message must not stop the receiver
+            self._reject(msg.topic, f"unexpected error {exc!r}")
+        return None
+
+    def _reject(self, topic: str, reason: str) -> None:
+        self.stats["rejected"] += 1
+        log.warning("rejected message on %s: %s", topic, reason)
+
+    def _handle(self, device: str, blob: bytes) -> None:
+        env = parse_envelope(blob, MAX_ENVELOPE)
+        if env.header["dev"] != device:
+            raise SealError(f"record of {env.header['dev']!r} published on {device!r}'s topic")
+        rid = env.header["id"]
+        if env.part == "text":
+            rec = self.opener.open_text(blob)
+            if self.store.add_record(rec):
+                self.stats["stored"] += 1
+            else:
+                self.stats["duplicates"] += 1
+            self._ack(device, rid, "text")
+            for part, dev, early in self.store.take_early_images(rid):
+                self._image(dev, early, rec)
+            return
+        rec = self.store.record(rid)
+        if rec is None:
+            # the text has not arrived yet: hold the envelope, ack once it can be checked
+            self.store.hold_early_image(rid, env.part, device, blob)
+            self._unflushed += 1
+            return
+        self._image(device, blob, rec)
+
+    def _image(self, device: str, blob: bytes, rec: dict[str, Any]) -> None:
+        part, data = self.opener.open_image(blob, rec)
+        if self.store.add_image(rec["id"], part, data):
+            self.stats["images"] += 1
+        self._ack(device, rec["id"], part)
+
+    def _ack(self, device: str, rid: str, part: str) -> None:
+        self._acks[device].append((rid, part))
+        self._unflushed += 1
+
+    def flush(self) -> None:
+        """Commit what was stored, then acknowledge it (never the other way round)."""
+        self.store.commit()
+        for device, acks in self._acks.items():
+            for i in range(0, len(acks), 1000):
+                payload = encode_ack(device, acks[i : i + 1000], self.ack_key)
+                self.client.publish(f"polewatch/v1/{self.agency}/{device}/ack", payload, qos=1)
+                self.stats["acks_sent"] += len(acks[i : i + 1000])
+        self._acks.clear()
+        self._unflushed = 0
+        self._last_flush = time.monotonic()
+
+    def connect(self) -> None:
+        props = Properties(PacketTypes.CONNECT)
+        props.SessionExpiryInterval = 7 * 86400
+        self.client.connect(self.host, self.port, keepalive=30, clean_start=False, properties=props)
+
+    def run(self, until: threading.Event | None = None) -> None:
+        """Receive until `until` (or `stop()`); reconnects after a broker outage."""
+        stop = until or self._stop
+        delay = 0.2
+        connected_socket = False
+        while not stop.is_set() and not self._stop.is_set():
+            if not connected_socket:
+                try:
+                    self.connect()
+                    connected_socket = True
+                    delay = 0.2
+                except OSError as exc:
+                    log.warning("receiver cannot reach broker: %s", exc)
+                    stop.wait(delay)
+                    delay = min(delay * 2, 5.0)
+                    continue
+            rc = self.client.loop(timeout=0.01)
+            if rc != mqtt.MQTT_ERR_SUCCESS:
+                connected_socket = False
+                self.connected.clear()
+                self.store.commit()  # stored but unacked: the device resends, we dedupe
+                self._acks.clear()
+                stop.wait(delay)
+                continue
+            if self._unflushed and (
+                self._unflushed >= self.flush_max or time.monotonic() - self._last_flush >= self.flush_interval_s
+            ):
+                self.flush()
+        if self._unflushed:
+            self.flush()
+            deadline = time.monotonic() + 0.5  # let the last acks reach the broker
+            while time.monotonic() < deadline and self.client.loop(timeout=0.05) == mqtt.MQTT_ERR_SUCCESS:
+                pass
+        try:
+            self.client.disconnect()
+        except Exception:  # noqa: BLE001
+            pass
+
+    def start(self) -> None:
+        self._stop.clear()
+        self._thread = threading.Thread(target=self.run, name="receiver", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stop.set()
+        if self._thread:
+            self._thread.join(timeout)
