@@ -26,6 +26,7 @@ CLETS_NOTICE = (
     "verify the hit through CLETS before taking any enforcement action."
 )
 _ANY, _STAR = -1, -2
+MIN_FUZZY_LEN = 5  # shorter plates match exactly (up to look-alikes): one edit away is too many cars
 _QUALITY = {"exact": 1.0, "confusion": 0.9}
 
 
@@ -88,30 +89,17 @@ class Hit:
     score: float
 
     def to_alert(self) -> dict[str, Any]:
-        """The alert body the store seals (see docs/policy.md)."""
-        from firmware.envelope import iso
-        from firmware.purposes import HOTLIST_PURPOSES
-
+        """The hit as the store seals it (closed schema of firmware.seal: pattern, purpose,
+        match, case, quality, list, notice)."""
         e = self.entry
+        match = self.kind if self.kind != "edit" else f"edit-{self.edit_distance}"
         return {
-            "kind": "hotlist_hit",
-            "list": {"name": e.list_name, "version": e.list_version},
-            "entry": {
-                "pattern": e.pattern,
-                "partial": e.partial,
-                "purpose": e.purpose,
-                "purpose_text": HOTLIST_PURPOSES[e.purpose],
-                "case": e.case,
-                "expires": iso(e.expires),
-            },
-            "match": {
-                "candidate": self.candidate,
-                "rank": self.rank,
-                "candidate_confidence": round(self.candidate_confidence, 4),
-                "kind": self.kind,
-                "edit_distance": self.edit_distance,
-                "score": round(self.score, 4),
-            },
+            "pattern": e.pattern,
+            "purpose": e.purpose,
+            "match": f"{match}:{self.candidate}#{self.rank}"[:32],
+            "case": e.case,
+            "quality": round(min(max(self.score, 0.0), 1.0), 4),
+            "list": f"{e.list_name} v{e.list_version}"[:128],
             "notice": CLETS_NOTICE,
         }
 
@@ -142,7 +130,7 @@ class Matcher:
             if e.partial:
                 partial.append(i)
                 continue
-            for d in deletions(f, self.k):
+            for d in deletions(f, self._limit(f)):
                 cur = self._index.get(d)
                 if cur is None:
                     self._index[d] = i
@@ -151,6 +139,9 @@ class Matcher:
                 else:
                     cur.append(i)
         self._partial = self._build_partial(partial)
+
+    def _limit(self, folded: str) -> int:
+        return self.k if len(folded) >= MIN_FUZZY_LEN else 0
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -207,8 +198,9 @@ class Matcher:
                     continue
                 for i in (cur,) if isinstance(cur, int) else cur:
                     if i not in found:
-                        dist = levenshtein(fq, self._folded[i], self.k)
-                        if dist <= self.k:
+                        lim = self._limit(self._folded[i])
+                        dist = levenshtein(fq, self._folded[i], lim)
+                        if dist <= lim:
                             found[i] = dist
             for i, dist in found.items():
                 e = self.entries[i]
