@@ -88,6 +88,7 @@ class SimulatedRoad(Camera):
         self.spawned = 0
         self.passed = 0
         self.plates: list[str] = []
+        self.directions: dict[str, str] = {}  # plate -> approaching / receding (ground truth)
         self._used: set[str] = set()
         self._next_spawn = 0.5
         self._t = 0.0
@@ -170,6 +171,7 @@ class SimulatedRoad(Camera):
                 break
         self._used.add(text)
         self.plates.append(text)
+        self.directions[text] = direction
         self.spawned += 1
         sprite, mask, rect = self._vehicle_sprite(plate_img, direction)
         speed = self.road.speed_mph * 0.44704 * (1 + rng.uniform(-1, 1) * self.road.speed_jitter)

@@ -1,0 +1,177 @@
+"""The appliance: camera, illuminator, pipeline, recognizer, and (when configured) store and uplink.
+
+`App.run()` is `polewatch run`. The illuminator is entered first and left last,
+so whatever happens in between -- normal stop, an exception, a stalled camera --
+the LEDs end up off (a SIGKILL is covered by the systemd stop hook). Missing
+models do not stop the pole: the camera, illuminator and health keep running and
+the health figures say recognition is unavailable.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from drivers.camera import open_camera
+from drivers.gpio import open_gpio
+from drivers.illuminator import Illuminator
+from firmware.config import Config
+from firmware.health import Health, SystemdNotifier
+from firmware.pipeline import Pipeline
+from firmware.records import PlateRead
+from firmware.tracking import Tracker
+
+log = logging.getLogger(__name__)
+
+
+class AppError(Exception):
+    """The appliance cannot start (message says what to fix)."""
+
+
+def load_recognizer(cfg: Config) -> tuple[Any | None, str | None]:
+    """(recognizer, None) or (None, why it is unavailable)."""
+    try:
+        from firmware.recognition import ModelCorrupt, ModelMissing, Recognizer, RuntimeUnavailable
+    except ImportError as exc:
+        return None, f"recognition package unavailable: {exc}"
+    try:
+        return Recognizer.from_config(cfg.recognition), None
+    except (ModelMissing, ModelCorrupt, RuntimeUnavailable) as exc:
+        return None, str(exc)
+
+
+class App:
+    def __init__(
+        self,
+        cfg: Config,
+        *,
+        on_read: Callable[[PlateRead], None] | None = None,
+        max_vehicles: int | None = None,
+        notifier: SystemdNotifier | None = None,
+    ) -> None:
+        self.cfg = cfg
+        self.user_on_read = on_read
+        self.max_vehicles = max_vehicles
+        self.notifier = notifier or SystemdNotifier()
+        self.stop_event = threading.Event()
+        self.data_dir = Path(cfg.device.data_dir)
+        self.reads: int = 0
+        self.recognition_error: str | None = None
+        self.health: Health | None = None
+        self.pipeline: Pipeline | None = None
+        self.camera: Any = None
+        self.illuminator: Illuminator | None = None
+        self.outbox: Any = None
+        self.uplink: Any = None
+
+    def stop(self) -> None:
+        self.stop_event.set()
+
+    # -- optional parts, behind the config --------------------------------
+    def _open_store(self) -> None:
+        cfg = self.cfg
+        keys_dir = Path(cfg.keys.dir) if getattr(cfg, "keys", None) and cfg.keys.dir else self.data_dir / "keys"
+        if not (keys_dir / "device.key").exists():
+            log.warning("no device keys in %s: reads are not stored (run `polewatch keys init`)", keys_dir)
+            return
+        from firmware.keys import DeviceKeys
+        from firmware.seal import Sealer
+        from firmware.store import Outbox, event_location, site_location
+
+        keys = DeviceKeys.load(keys_dir)
+        location = event_location(cfg.event) if cfg.event else site_location(cfg.site)
+        path = cfg.store.path or self.data_dir / "outbox.db"
+        self.outbox = Outbox(path, cfg.store, Sealer.from_keys(keys, cfg.device.id), location=location)
+        if cfg.uplink.enabled:
+            from firmware.uplink import Uplink
+
+            self.uplink = Uplink(
+                cfg.uplink, cfg.device.id, cfg.device.agency, self.outbox,
+                ca_file=keys.ca_file, cert_file=keys.tls_cert, key_file=keys.tls_key,
+                receiver_keys=keys.receiver_keys, telemetry_source=self.telemetry,
+            )
+
+    def telemetry(self) -> dict[str, Any]:
+        figures = self.health.snapshot() if self.health else {}
+        figures["recognition"] = "ok" if self.recognition_error is None else self.recognition_error
+        if self.outbox is not None:
+            try:
+                figures["store"] = self.outbox.backlog()
+            except Exception as exc:  # noqa: BLE001 - telemetry must not fail the pole
+                figures["store"] = f"error: {exc}"
+        return figures
+
+    def _on_read(self, read: PlateRead) -> None:
+        self.reads += 1
+        if self.outbox is not None:
+            self.outbox.add_read(read)
+        simulated = self.cfg.camera.backend == "simulated"
+        log.info("read", extra={
+            "plate": read.plate if simulated else "(sealed)", "confidence": read.confidence,
+            "direction": read.direction, "frames": read.frames,
+        })
+        if self.user_on_read is not None:
+            self.user_on_read(read)
+
+    # -- the appliance ----------------------------------------------------
+    def run(self, duration_s: float | None = None) -> int:
+        cfg = self.cfg
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        gpio = open_gpio(cfg.gpio, self.data_dir)
+        lat, lon = (cfg.event.latitude, cfg.event.longitude) if cfg.event else (cfg.site.latitude, cfg.site.longitude)
+        self.illuminator = Illuminator(cfg.illuminator, gpio, latitude=lat, longitude=lon)
+        with self.illuminator as ill:
+            recognizer, self.recognition_error = load_recognizer(cfg)
+            if recognizer is None:
+                log.error("recognition unavailable, running camera and illuminator only: %s", self.recognition_error)
+            kw = {"max_vehicles": self.max_vehicles} if cfg.camera.backend == "simulated" else {}
+            self.camera = open_camera(cfg.camera, ill.led_state, **kw)
+            self.health = Health(
+                self.data_dir, cfg.health.latency_window, illuminator=ill.state, camera=self.camera.info,
+                versions=getattr(recognizer, "versions", {}) if recognizer else {},
+            )
+            tracker = Tracker(cfg.pipeline, clock_synced=self.health.clock_synced)
+            self._open_store()
+            self.pipeline = Pipeline(self.camera, recognizer, tracker, cfg.pipeline, self.health,
+                                     on_read=self._on_read, illuminator=ill)
+            try:
+                self.pipeline.start()
+                if self.uplink is not None:
+                    self.uplink.start()
+                self._supervise(duration_s)
+            finally:
+                self.notifier.stopping()
+                self.pipeline.stop()
+                if self.uplink is not None:
+                    self.uplink.stop()
+                self.camera.close()
+                if self.outbox is not None:
+                    self.outbox.close()
+            if self.pipeline.error is not None:
+                raise self.pipeline.error
+        log.info("stopped", extra={"reads": self.reads, **{k: v for k, v in self.telemetry().items()
+                                                            if k.startswith("frames_")}})
+        return 0
+
+    def _supervise(self, duration_s: float | None) -> None:
+        """Main thread: READY once running, WATCHDOG while the pipeline lives, health in the log."""
+        assert self.pipeline is not None and self.health is not None
+        start = time.monotonic()
+        self.notifier.ready(f"camera {self.cfg.camera.backend}")
+        last_log = start
+        while not self.stop_event.is_set():
+            now = time.monotonic()
+            if self.pipeline.error is not None or (self.pipeline.ended.is_set() and not self.pipeline.alive()):
+                break
+            if self.pipeline.alive():
+                self.notifier.watchdog(now)
+            if now - last_log >= self.cfg.health.log_interval_s:
+                last_log = now
+                log.info("health", extra={"health": self.telemetry()})
+            if duration_s is not None and now - start >= duration_s:
+                break
+            self.stop_event.wait(0.2)
