@@ -17,6 +17,10 @@ from firmware.config import ConfigError
 
 # Subcommand modules; each owns its parsers. Order is the order in --help.
 COMMANDS: list[str] = [
+    "firmware.commands.run",
+    "firmware.commands.simulate",
+    "firmware.commands.doctor",
+    "firmware.commands.illuminator",
     "firmware.commands.recognize",
     "firmware.commands.ota",
 ]
