@@ -128,6 +128,17 @@ def _glyph(font: str, ch: str, bold_px: int = 0) -> np.ndarray:
     return cv2.resize(g, (max(4, int(round(g.shape[1] * scale))), 96), interpolation=cv2.INTER_AREA)
 
 
+@lru_cache(maxsize=16)
+def _open_four(thick: int) -> np.ndarray:
+    """The open-top 4 of many US plate dies, which desktop fonts lack."""
+    g = np.zeros((96, 64), np.uint8)
+    t = 8 + 3 * thick
+    cv2.line(g, (t // 2 + 2, 0), (t // 2 + 2, 62), 255, t)       # left stroke, top to the bar
+    cv2.line(g, (0, 62), (63, 62), 255, t)                         # bar
+    cv2.line(g, (46, 0), (46, 95), 255, t)                         # right stem, full height
+    return g
+
+
 def _font_choice(rng: np.random.Generator) -> tuple[str, int]:
     fonts = _fonts()
     if rng.random() < 0.35 or not fonts:
@@ -152,6 +163,7 @@ def _text_mask(rng: np.random.Generator, text: str, height: int, max_width: int)
     if len(text) >= 4 and rng.random() < 0.55:
         sep_at = int(rng.integers(2, len(text) - 1))
     sep_kind = rng.choice(["space", "dash", "dot", "emblem"])
+    open_four = rng.random() < 0.25
     i = 0
     while i < len(text):
         if i == sep_at:
@@ -178,7 +190,7 @@ def _text_mask(rng: np.random.Generator, text: str, height: int, max_width: int)
             pieces.append(col)
             i += 2
         else:
-            g = _glyph(font, text[i], bold)
+            g = _open_four(bold) if text[i] == "4" and open_four else _glyph(font, text[i], bold)
             pieces.append(cv2.resize(g, (max(2, int(g.shape[1] * height / 96 * squeeze)), height)))
             i += 1
         pieces.append(np.zeros((height, gap), np.uint8))
