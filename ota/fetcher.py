@@ -70,7 +70,8 @@ class ResumableFetcher(FetcherInterface):
 
     def _stream(self, resp: urllib3.BaseHTTPResponse) -> Iterator[bytes]:
         try:
-            for chunk in resp.stream(self.chunk_size):
+            # read1: hand over whatever arrived, so bytes before a dropped link are kept for resume
+            while chunk := resp.read1(self.chunk_size):
                 self.bytes_received += len(chunk)
                 yield chunk
         except urllib3.exceptions.TimeoutError as exc:
