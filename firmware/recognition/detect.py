@@ -1,0 +1,194 @@
+"""Plate detector pre- and post-processing, pure numpy/OpenCV.
+
+The detector (models/plate_detector.onnx) is an anchor-free CenterNet-style net on a grey,
+letterboxed frame. Keeping the letterbox and the decode here, outside any runtime, lets the
+ONNX Runtime and TensorRT paths share them and lets the training code validate with the
+very same decode the appliance runs.
+
+Model contract (see docs/detector.md):
+- input ``image``: float32 [N, 1, 384, 640], grey in [0, 1], frame scaled to fit and
+  placed at the top-left, the rest filled with ``PAD_VALUE / 255``;
+- output ``heatmap``: float32 [N, 1, 96, 160], plate-centre probability per stride-4 cell
+  (sigmoid already applied);
+- output ``box``: float32 [N, 4, 96, 160]: ``dx, dy, log_w, log_h`` where, for the cell at
+  column ``i``, row ``j``: centre = ((i + dx) * 4, (j + dy) * 4) and size =
+  (exp(log_w) * 4, exp(log_h) * 4), in letterboxed input pixels.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+DETECTOR_INPUT: tuple[int, int] = (384, 640)  # (H, W) of the model input
+STRIDE = 4  # input pixels per output cell
+PAD_VALUE = 114  # grey level of the letterbox border
+_LOG_SIZE_RANGE = (-3.0, 7.0)  # clamp for the log-size outputs before exp()
+_MIN_BOX_PX = 2.0  # boxes smaller than this in frame pixels are noise
+
+
+@dataclass(frozen=True, slots=True)
+class Letterbox:
+    """How a frame was mapped into the model input: input = frame * scale + (pad_x, pad_y)."""
+
+    scale: float
+    pad_x: int
+    pad_y: int
+    frame_width: int
+    frame_height: int
+
+    def to_frame(self, boxes_xyxy: np.ndarray) -> np.ndarray:
+        """Map Nx4 (x1, y1, x2, y2) boxes from input pixels to frame pixels, clipped to the frame."""
+        b = np.asarray(boxes_xyxy, dtype=np.float32).reshape(-1, 4).copy()
+        b[:, [0, 2]] = (b[:, [0, 2]] - self.pad_x) / self.scale
+        b[:, [1, 3]] = (b[:, [1, 3]] - self.pad_y) / self.scale
+        b[:, [0, 2]] = b[:, [0, 2]].clip(0, self.frame_width)
+        b[:, [1, 3]] = b[:, [1, 3]].clip(0, self.frame_height)
+        return b
+
+    def to_input(self, boxes_xyxy: np.ndarray) -> np.ndarray:
+        """Map Nx4 boxes from frame pixels to input pixels (used by training and tests)."""
+        b = np.asarray(boxes_xyxy, dtype=np.float32).reshape(-1, 4).copy()
+        b[:, [0, 2]] = b[:, [0, 2]] * self.scale + self.pad_x
+        b[:, [1, 3]] = b[:, [1, 3]] * self.scale + self.pad_y
+        return b
+
+
+@dataclass(slots=True)
+class Detection:
+    """One plate found in a frame: box (x, y, w, h) in frame pixels, score in [0, 1]."""
+
+    box: tuple[int, int, int, int]
+    score: float
+    corners: np.ndarray | None = None  # 4x2 frame pixels, clockwise from top-left; not predicted yet
+
+
+def to_grey(frame: np.ndarray) -> np.ndarray:
+    """Return an HxW uint8 grey image from an HxW, HxWx1, HxWx3 (BGR) or HxWx4 (BGRA) frame."""
+    if not isinstance(frame, np.ndarray):
+        raise ValueError(f"frame must be a numpy array, got {type(frame).__name__}")
+    if frame.dtype != np.uint8:
+        raise ValueError(f"frame must be uint8, got {frame.dtype}")
+    if frame.ndim == 3 and frame.shape[2] == 1:
+        frame = frame[:, :, 0]
+    if frame.ndim == 2:
+        grey = frame
+    elif frame.ndim == 3 and frame.shape[2] == 3:
+        grey = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
+    elif frame.ndim == 3 and frame.shape[2] == 4:
+        grey = cv2.cvtColor(frame, cv2.COLOR_BGRA2GRAY)
+    else:
+        raise ValueError(f"frame must be HxW grey or HxWx3 BGR, got shape {frame.shape}")
+    if grey.shape[0] < 8 or grey.shape[1] < 8:
+        raise ValueError(f"frame too small for plate detection: {grey.shape[1]}x{grey.shape[0]}")
+    return np.ascontiguousarray(grey)
+
+
+def letterbox(grey: np.ndarray, size: tuple[int, int] = DETECTOR_INPUT) -> tuple[np.ndarray, Letterbox]:
+    """Scale a grey frame to fit ``size`` (H, W) keeping its aspect, pad the rest; uint8 out."""
+    in_h, in_w = size
+    h, w = grey.shape[:2]
+    scale = min(in_h / h, in_w / w)
+    new_w = max(1, min(in_w, int(round(w * scale))))
+    new_h = max(1, min(in_h, int(round(h * scale))))
+    interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+    resized = cv2.resize(grey, (new_w, new_h), interpolation=interp)
+    canvas = np.full((in_h, in_w), PAD_VALUE, dtype=np.uint8)
+    canvas[:new_h, :new_w] = resized
+    return canvas, Letterbox(scale=float(scale), pad_x=0, pad_y=0, frame_width=w, frame_height=h)
+
+
+def preprocess(frame: np.ndarray) -> tuple[np.ndarray, Letterbox]:
+    """Frame (BGR or grey uint8) -> (float32 [1, 1, H, W] tensor in [0, 1], Letterbox)."""
+    canvas, lb = letterbox(to_grey(frame))
+    tensor = (canvas.astype(np.float32) * (1.0 / 255.0))[None, None]
+    return tensor, lb
+
+
+def _peaks(heat: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray]:
+    """Rows, cols of 3x3 local maxima at or above threshold (the CenterNet 'NMS' on the map)."""
+    padded = np.pad(heat, 1, mode="constant", constant_values=-1.0)
+    h, w = heat.shape
+    neighbourhood = np.max(
+        np.stack([padded[dy : dy + h, dx : dx + w] for dy in range(3) for dx in range(3)]), axis=0
+    )
+    return np.nonzero((heat >= neighbourhood) & (heat >= threshold))
+
+
+def decode(heat: np.ndarray, reg: np.ndarray, threshold: float, top_k: int = 100) -> tuple[np.ndarray, np.ndarray]:
+    """Heatmap [H, W] and regression [4, H, W] -> (Nx4 xyxy boxes in input pixels, N scores)."""
+    rows, cols = _peaks(heat, threshold)
+    scores = heat[rows, cols]
+    order = np.argsort(-scores, kind="stable")[:top_k]
+    rows, cols, scores = rows[order], cols[order], scores[order]
+    dx, dy = reg[0, rows, cols], reg[1, rows, cols]
+    lw = np.clip(reg[2, rows, cols], *_LOG_SIZE_RANGE)
+    lh = np.clip(reg[3, rows, cols], *_LOG_SIZE_RANGE)
+    cx, cy = (cols + dx) * STRIDE, (rows + dy) * STRIDE
+    bw, bh = np.exp(lw) * STRIDE, np.exp(lh) * STRIDE
+    boxes = np.stack([cx - bw / 2, cy - bh / 2, cx + bw / 2, cy + bh / 2], axis=1).astype(np.float32)
+    return boxes.reshape(-1, 4), scores.astype(np.float32)
+
+
+def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Pairwise IoU of Nx4 and Mx4 xyxy boxes."""
+    a = np.asarray(a, dtype=np.float32).reshape(-1, 4)
+    b = np.asarray(b, dtype=np.float32).reshape(-1, 4)
+    x1 = np.maximum(a[:, None, 0], b[None, :, 0])
+    y1 = np.maximum(a[:, None, 1], b[None, :, 1])
+    x2 = np.minimum(a[:, None, 2], b[None, :, 2])
+    y2 = np.minimum(a[:, None, 3], b[None, :, 3])
+    inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
+    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
+    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+    union = area_a[:, None] + area_b[None, :] - inter
+    return np.where(union > 0, inter / np.maximum(union, 1e-9), 0.0).astype(np.float32)
+
+
+def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) -> np.ndarray:
+    """Greedy non-maximum suppression; returns kept indices, highest score first."""
+    order = np.argsort(-np.asarray(scores), kind="stable")
+    keep: list[int] = []
+    while order.size:
+        i = int(order[0])
+        keep.append(i)
+        if order.size == 1:
+            break
+        ious = iou_matrix(boxes[i : i + 1], boxes[order[1:]])[0]
+        order = order[1:][ious <= iou_threshold]
+    return np.asarray(keep, dtype=np.int64)
+
+
+def postprocess(
+    outputs: list[np.ndarray],
+    lb: Letterbox,
+    threshold: float = 0.35,
+    nms_iou: float = 0.45,
+    max_plates: int = 16,
+) -> list[Detection]:
+    """Model outputs [heatmap, box] for one frame -> detections in frame pixels, best first."""
+    if len(outputs) != 2:
+        raise ValueError(f"detector must give 2 outputs (heatmap, box), got {len(outputs)}")
+    heat = np.asarray(outputs[0], dtype=np.float32)
+    reg = np.asarray(outputs[1], dtype=np.float32)
+    heat = heat.reshape(heat.shape[-2:]) if heat.ndim >= 2 else heat
+    if reg.ndim == 4:
+        reg = reg[0]
+    if reg.shape[0] != 4 or reg.shape[1:] != heat.shape:
+        raise ValueError(f"detector outputs disagree: heatmap {heat.shape}, box {reg.shape}")
+    boxes, scores = decode(heat, reg, threshold, top_k=max(4 * max_plates, 32))
+    if not len(scores):
+        return []
+    boxes = lb.to_frame(boxes)
+    ok = ((boxes[:, 2] - boxes[:, 0]) >= _MIN_BOX_PX) & ((boxes[:, 3] - boxes[:, 1]) >= _MIN_BOX_PX)
+    boxes, scores = boxes[ok], scores[ok]
+    keep = nms(boxes, scores, nms_iou)[:max_plates]
+    result: list[Detection] = []
+    for i in keep:
+        x1, y1, x2, y2 = boxes[i]
+        x, y = int(np.floor(x1)), int(np.floor(y1))
+        w, h = int(np.ceil(x2)) - x, int(np.ceil(y2)) - y
+        result.append(Detection(box=(x, y, w, h), score=float(scores[i])))
+    return result

@@ -1,0 +1,1 @@
+"""Plate detector: network, training data, training loop, ONNX export and evaluation."""

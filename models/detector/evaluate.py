@@ -1,0 +1,94 @@
+"""Detector evaluation: recall and false detections per image on labelled scene folders.
+
+A labelled plate counts as detected when a detection has IoU >= 0.3 with its box or the
+detection's centre lies inside the box (scenes-ca boxes hug the characters, so IoU alone
+would punish whole-plate boxes). A detection matching no labelled plate is a false one.
+
+    .venv/bin/python -m models.detector.evaluate [--model models/plate_detector.onnx] [--threshold 0.35]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from firmware.recognition.detect import Detection, iou_matrix, postprocess, preprocess
+
+
+def match(pred: np.ndarray, gt: np.ndarray) -> tuple[int, int]:
+    """(labelled plates detected, false detections) for Nx4 and Mx4 xyxy boxes."""
+    pred = np.asarray(pred, np.float32).reshape(-1, 4)
+    gt = np.asarray(gt, np.float32).reshape(-1, 4)
+    if not len(pred):
+        return 0, 0
+    if not len(gt):
+        return 0, len(pred)
+    iou = iou_matrix(pred, gt)
+    cx, cy = (pred[:, 0] + pred[:, 2]) / 2, (pred[:, 1] + pred[:, 3]) / 2
+    inside = (cx[:, None] >= gt[None, :, 0]) & (cx[:, None] <= gt[None, :, 2]) & \
+             (cy[:, None] >= gt[None, :, 1]) & (cy[:, None] <= gt[None, :, 3])
+    ok = (iou >= 0.3) | inside
+    detected = int(ok.any(axis=0).sum())
+    false = int((~ok.any(axis=1)).sum())
+    return detected, false
+
+
+def evaluate_set(scenes, detect: Callable[[np.ndarray], list[Detection]]) -> dict:
+    """Run ``detect`` over scenes (objects with .image, .boxes) and score it."""
+    n_gt = n_det = n_fp = 0
+    times = []
+    for s in scenes:
+        t = time.perf_counter()
+        dets = detect(s.image)
+        times.append((time.perf_counter() - t) * 1000)
+        pred = np.array([[d.box[0], d.box[1], d.box[0] + d.box[2], d.box[1] + d.box[3]] for d in dets], np.float32)
+        d, f = match(pred, s.boxes)
+        n_gt += len(s.boxes)
+        n_det += d
+        n_fp += f
+    return {
+        "images": len(scenes),
+        "plates": n_gt,
+        "recall": round(n_det / max(n_gt, 1), 4),
+        "fp_per_image": round(n_fp / max(len(scenes), 1), 4),
+        "ms_median": round(statistics.median(times), 2) if times else None,
+    }
+
+
+def onnx_detector(path: Path, threads: int = 2, threshold: float = 0.35, nms_iou: float = 0.45):
+    import onnxruntime as ort
+
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = threads
+    so.inter_op_num_threads = 1
+    sess = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+
+    def detect(frame: np.ndarray) -> list[Detection]:
+        x, lb = preprocess(frame)
+        return postprocess(sess.run(None, {"image": x}), lb, threshold, nms_iou, 16)
+
+    return detect
+
+
+def main() -> None:
+    from models.detector.data import DATASETS, validation_sets
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--model", type=Path, default=Path("models/plate_detector.onnx"))
+    ap.add_argument("--datasets", type=Path, default=DATASETS)
+    ap.add_argument("--threshold", type=float, default=0.35)
+    ap.add_argument("--threads", type=int, default=2)
+    args = ap.parse_args()
+    detect = onnx_detector(args.model, args.threads, args.threshold)
+    out = {name: evaluate_set(scenes, detect) for name, scenes in validation_sets(args.datasets).items()}
+    print(json.dumps({"model": str(args.model), "threshold": args.threshold, "sets": out}, indent=1))
+
+
+if __name__ == "__main__":
+    main()

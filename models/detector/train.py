@@ -1,0 +1,160 @@
+"""Train the plate detector from scratch on CPU; resumable, logged, best kept by validation recall.
+
+    nohup nice -n 5 .venv/bin/python -m models.detector.train --steps 12000 &   # start or resume
+
+Checkpoints go to models/runs/detector/ (git-ignored): last.pt every --save-every steps,
+best.pt whenever the validation score (mean recall over scenes-ca hold-out half, scenes-eu,
+scenes-br, minus 0.1 x false detections per image) improves. Rerunning the same command
+resumes from last.pt with the same cosine schedule.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import math
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from firmware.recognition.detect import postprocess, preprocess
+from models.detector.data import DATASETS, TrainSampler, validation_sets
+from models.detector.evaluate import evaluate_set
+from models.detector.net import PlateNet
+
+RUN_DIR = Path("models/runs/detector")
+
+
+def focal_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """CenterNet's penalty-reduced focal loss, on logits for numerical stability."""
+    pos = target.eq(1).float()
+    neg = 1 - pos
+    logp, log1mp = F.logsigmoid(logits), F.logsigmoid(-logits)
+    p = torch.sigmoid(logits)
+    pos_loss = (1 - p) ** 2 * logp * pos
+    neg_loss = (1 - target) ** 4 * p**2 * log1mp * neg
+    n = pos.sum().clamp(min=1.0)
+    return -(pos_loss.sum() + neg_loss.sum()) / n
+
+
+def losses(net: PlateNet, batch: tuple[np.ndarray, ...]) -> tuple[torch.Tensor, dict[str, float]]:
+    imgs, heats, regs, wts = (torch.from_numpy(a) for a in batch)
+    logits, box = net(imgs.contiguous(memory_format=torch.channels_last))
+    lh = focal_loss(logits, heats)
+    wsum = wts.sum().clamp(min=1.0)
+    l_off = (F.smooth_l1_loss(box[:, :2], regs[:, :2], reduction="none", beta=0.1) * wts).sum() / wsum
+    l_size = (F.smooth_l1_loss(box[:, 2:], regs[:, 2:], reduction="none", beta=0.1) * wts).sum() / wsum
+    total = lh + l_off + 2.0 * l_size
+    return total, {"heat": lh.item(), "off": l_off.item(), "size": l_size.item()}
+
+
+def validate(net: PlateNet, sets: dict, threshold: float = 0.35) -> dict:
+    net.eval()
+
+    def detect(frame: np.ndarray):
+        x, lb = preprocess(frame)
+        with torch.no_grad():
+            logits, box = net(torch.from_numpy(x))
+        return postprocess([torch.sigmoid(logits).numpy(), box.numpy()], lb, threshold, 0.45, 16)
+
+    out = {name: evaluate_set(scenes, detect) for name, scenes in sets.items()}
+    net.train()
+    recall = float(np.mean([v["recall"] for v in out.values()]))
+    fp = float(np.mean([v["fp_per_image"] for v in out.values()]))
+    out["score"] = round(recall - 0.1 * fp, 4)
+    return out
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description="Train the plate detector (resumes from models/runs/detector/last.pt)")
+    ap.add_argument("--steps", type=int, default=12000)
+    ap.add_argument("--batch", type=int, default=16)
+    ap.add_argument("--crop", type=int, default=320)
+    ap.add_argument("--lr", type=float, default=3e-3)
+    ap.add_argument("--warmup", type=int, default=300)
+    ap.add_argument("--eval-every", type=int, default=750)
+    ap.add_argument("--save-every", type=int, default=100)
+    ap.add_argument("--datasets", type=Path, default=DATASETS)
+    ap.add_argument("--run-dir", type=Path, default=RUN_DIR)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args()
+
+    torch.set_num_threads(args.threads)
+    args.run_dir.mkdir(parents=True, exist_ok=True)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s",
+                        handlers=[logging.FileHandler(args.run_dir / "train.log"), logging.StreamHandler(sys.stdout)])
+    log = logging.getLogger("detector").info
+
+    net = PlateNet().to(memory_format=torch.channels_last)
+    opt = torch.optim.AdamW(net.parameters(), lr=args.lr, weight_decay=5e-4)
+    step, best = 0, -1.0
+    last = args.run_dir / "last.pt"
+    if last.exists():
+        ck = torch.load(last, map_location="cpu", weights_only=False)
+        net.load_state_dict(ck["model"])
+        opt.load_state_dict(ck["opt"])
+        step, best = ck["step"], ck["best"]
+        log(f"resumed from {last} at step {step}, best score {best}")
+    rng = np.random.default_rng([args.seed, step])
+
+    def lr_at(s: int) -> float:
+        if s < args.warmup:
+            return args.lr * (s + 1) / args.warmup
+        t = min(1.0, (s - args.warmup) / max(1, args.steps - args.warmup))
+        return args.lr * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * t)))
+
+    sampler = TrainSampler(args.datasets, args.crop, log)
+    sets = validation_sets(args.datasets)
+    log(f"validation: " + ", ".join(f"{k} {len(v)}" for k, v in sets.items()))
+
+    def save(path: Path) -> None:
+        tmp = path.with_suffix(".tmp")
+        torch.save({"model": net.state_dict(), "opt": opt.state_dict(), "step": step, "best": best,
+                    "args": vars(args) | {"datasets": str(args.datasets), "run_dir": str(args.run_dir)}}, tmp)
+        tmp.replace(path)
+
+    t0, t_data, agg = time.time(), 0.0, {"heat": 0.0, "off": 0.0, "size": 0.0}
+    n_agg = 0
+    while step < args.steps:
+        for g in opt.param_groups:
+            g["lr"] = lr_at(step)
+        td = time.time()
+        batch = sampler.batch(rng, args.batch)
+        t_data += time.time() - td
+        loss, parts = losses(net, batch)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(net.parameters(), 10.0)
+        opt.step()
+        step += 1
+        for k in agg:
+            agg[k] += parts[k]
+        n_agg += 1
+        if step % 50 == 0:
+            el = time.time() - t0
+            log(f"step {step}/{args.steps} lr {lr_at(step):.5f} " + " ".join(f"{k} {v / n_agg:.4f}" for k, v in agg.items())
+                + f" | {el / 50:.2f} s/step (data {t_data / 50:.2f})")
+            t0, t_data, agg, n_agg = time.time(), 0.0, {k: 0.0 for k in agg}, 0
+        if step % args.save_every == 0 or step == args.steps:
+            save(last)
+        if step % args.eval_every == 0 or step == args.steps:
+            tv = time.time()
+            res = validate(net, sets)
+            log(f"eval step {step}: {res} ({time.time() - tv:.0f} s)")
+            if res["score"] > best:
+                best = res["score"]
+                save(args.run_dir / "best.pt")
+                log(f"new best {best} at step {step}")
+            save(last)
+            t0 = time.time()
+    log("done")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,120 @@
+"""Detector pre/post-processing on synthetic arrays, and the shipped ONNX on a composite scene."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from firmware.recognition.detect import (
+    DETECTOR_INPUT,
+    PAD_VALUE,
+    STRIDE,
+    Letterbox,
+    iou_matrix,
+    nms,
+    postprocess,
+    preprocess,
+)
+
+MODEL = Path(__file__).resolve().parents[1] / "models" / "plate_detector.onnx"
+OUT_H, OUT_W = DETECTOR_INPUT[0] // STRIDE, DETECTOR_INPUT[1] // STRIDE
+
+
+def encode(boxes_input_px: list[tuple[float, float, float, float]], scores: list[float]) -> list[np.ndarray]:
+    """Build model-shaped outputs that a perfect detector would give for xyxy input-pixel boxes."""
+    heat = np.zeros((1, 1, OUT_H, OUT_W), np.float32)
+    reg = np.zeros((1, 4, OUT_H, OUT_W), np.float32)
+    for (x1, y1, x2, y2), s in zip(boxes_input_px, scores):
+        cx, cy = (x1 + x2) / 2 / STRIDE, (y1 + y2) / 2 / STRIDE
+        i, j = int(cx), int(cy)
+        heat[0, 0, j, i] = s
+        reg[0, :, j, i] = [cx - i, cy - j, np.log((x2 - x1) / STRIDE), np.log((y2 - y1) / STRIDE)]
+    return [heat, reg]
+
+
+def test_preprocess_letterbox_shapes_and_padding():
+    frame = np.full((720, 1280, 3), 200, np.uint8)
+    x, lb = preprocess(frame)
+    assert x.shape == (1, 1, *DETECTOR_INPUT) and x.dtype == np.float32
+    assert lb.scale == pytest.approx(0.5)
+    assert x[0, 0, 359, 639] == pytest.approx(200 / 255, abs=1e-3)  # image area
+    assert x[0, 0, 370, 10] == pytest.approx(PAD_VALUE / 255, abs=1e-3)  # border below it
+
+
+def test_preprocess_accepts_grey_and_rejects_bad_frames():
+    x, lb = preprocess(np.zeros((1080, 1920), np.uint8))
+    assert x.shape == (1, 1, *DETECTOR_INPUT) and lb.scale == pytest.approx(1 / 3)
+    with pytest.raises(ValueError, match="uint8"):
+        preprocess(np.zeros((100, 100, 3), np.float32))
+    with pytest.raises(ValueError, match="shape"):
+        preprocess(np.zeros((100, 100, 2), np.uint8))
+    with pytest.raises(ValueError, match="too small"):
+        preprocess(np.zeros((4, 100), np.uint8))
+
+
+def test_letterbox_round_trip():
+    lb = Letterbox(scale=0.4, pad_x=7, pad_y=3, frame_width=1600, frame_height=900)
+    boxes = np.array([[100, 200, 300, 260], [0, 0, 1600, 900]], np.float32)
+    np.testing.assert_allclose(lb.to_frame(lb.to_input(boxes)), boxes, atol=1e-3)
+
+
+def test_postprocess_decodes_boxes_into_frame_pixels():
+    frame = np.zeros((1080, 1920), np.uint8)
+    _, lb = preprocess(frame)
+    truth = [(300.0, 600.0, 480.0, 660.0), (1500.0, 300.0, 1560.0, 321.0)]  # frame px, one 60 px wide plate
+    outputs = encode([tuple(np.array(b) * lb.scale) for b in truth], [0.9, 0.6])
+    dets = postprocess(outputs, lb, threshold=0.5, nms_iou=0.45, max_plates=16)
+    assert [round(d.score, 2) for d in dets] == [0.9, 0.6]
+    for d, (x1, y1, x2, y2) in zip(dets, truth):
+        x, y, w, h = d.box
+        assert abs(x - x1) <= 2 and abs(y - y1) <= 2 and abs(x + w - x2) <= 2 and abs(y + h - y2) <= 2
+    assert len(postprocess(outputs, lb, threshold=0.7, nms_iou=0.45, max_plates=16)) == 1
+    assert len(postprocess(outputs, lb, threshold=0.5, nms_iou=0.45, max_plates=1)) == 1
+
+
+def test_postprocess_keeps_only_local_maxima():
+    _, lb = preprocess(np.zeros((384, 640), np.uint8))
+    heat, reg = encode([(100, 100, 160, 120)], [0.9])
+    j, i = np.argwhere(heat[0, 0] > 0)[0]
+    heat[0, 0, j, i + 1] = 0.8  # a shoulder of the same peak, not a second plate
+    reg[0, :, j, i + 1] = reg[0, :, j, i] - [1, 0, 0, 0]
+    assert len(postprocess([heat, reg], lb, 0.5, 0.45, 16)) == 1
+
+
+def test_postprocess_rejects_mismatched_outputs():
+    _, lb = preprocess(np.zeros((384, 640), np.uint8))
+    with pytest.raises(ValueError, match="2 outputs"):
+        postprocess([np.zeros((1, 1, OUT_H, OUT_W), np.float32)], lb)
+    with pytest.raises(ValueError, match="disagree"):
+        postprocess([np.zeros((1, 1, OUT_H, OUT_W), np.float32), np.zeros((1, 4, 10, 10), np.float32)], lb)
+
+
+def test_nms_suppresses_overlaps_and_keeps_separate_boxes():
+    boxes = np.array([[0, 0, 100, 40], [5, 2, 105, 42], [300, 300, 360, 320], [0, 0, 100, 40]], np.float32)
+    scores = np.array([0.8, 0.9, 0.5, 0.3], np.float32)
+    keep = nms(boxes, scores, 0.45)
+    assert keep.tolist() == [1, 2]
+    assert iou_matrix(boxes[:1], boxes[1:2])[0, 0] == pytest.approx((95 * 38) / (2 * 4000 - 95 * 38), rel=1e-4)
+    assert nms(np.zeros((0, 4), np.float32), np.zeros(0, np.float32), 0.5).size == 0
+
+
+@pytest.mark.skipif(not MODEL.exists(), reason="models/plate_detector.onnx not committed")
+def test_shipped_model_finds_a_plate_in_a_composite_scene():
+    ort = pytest.importorskip("onnxruntime")
+    from models.synth.scenes import SceneGenerator
+
+    rng = np.random.default_rng(7)
+    gen = SceneGenerator(backgrounds=[])
+    hits = 0
+    for _ in range(4):
+        img, boxes, _ = gen.sample(rng, size=DETECTOR_INPUT, n_plates=1, night=False)
+        sess = ort.InferenceSession(str(MODEL), providers=["CPUExecutionProvider"])
+        assert [i.name for i in sess.get_inputs()] == ["image"]
+        x, lb = preprocess(img)
+        dets = postprocess(sess.run(None, {"image": x}), lb, 0.3, 0.45, 16)
+        cx = [(d.box[0] + d.box[2] / 2, d.box[1] + d.box[3] / 2) for d in dets]
+        x1, y1, x2, y2 = boxes[0]
+        hits += any(x1 - 4 <= u <= x2 + 4 and y1 - 4 <= v <= y2 + 4 for u, v in cx)
+    assert hits >= 3
