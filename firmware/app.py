@@ -157,18 +157,40 @@ class App:
                                                             if k.startswith("frames_")}})
         return 0
 
+    def _write_health_file(self, frames_flowing: bool) -> None:
+        """The OTA health gate's view of this release (ota.health): frames, recognizer, broker."""
+        try:
+            from firmware import __version__
+            from ota.health import write_health_file
+        except ImportError:
+            return
+        path = self.cfg.ota.health_file or self.data_dir / "health.json"
+        try:
+            write_health_file(
+                Path(path), version=__version__, frames_flowing=frames_flowing,
+                recognizer_loaded=self.recognition_error is None,
+                broker_connected=bool(self.uplink is not None and self.uplink.connected()),
+            )
+        except OSError as exc:
+            log.warning("cannot write health file %s: %s", path, exc)
+
     def _supervise(self, duration_s: float | None) -> None:
         """Main thread: READY once running, WATCHDOG while the pipeline lives, health in the log."""
         assert self.pipeline is not None and self.health is not None
         start = time.monotonic()
         self.notifier.ready(f"camera {self.cfg.camera.backend}")
-        last_log = start
+        last_log = last_file = start
+        last_frames = (start, self.health.frames_in)
         while not self.stop_event.is_set():
             now = time.monotonic()
             if self.pipeline.error is not None or (self.pipeline.ended.is_set() and not self.pipeline.alive()):
                 break
-            if self.pipeline.alive():
+            if self.pipeline.alive() and self.cfg.health.watchdog:
                 self.notifier.watchdog(now)
+            if now - last_file >= 2.0:
+                flowing = self.health.frames_in > last_frames[1]
+                last_frames, last_file = (now, self.health.frames_in), now
+                self._write_health_file(flowing)
             if now - last_log >= self.cfg.health.log_interval_s:
                 last_log = now
                 log.info("health", extra={"health": self.telemetry()})

@@ -100,6 +100,8 @@ def test_run_notifies_systemd_and_leds_off_after_sigterm(tmp_path, notify_socket
         assert wait_for(lambda: any(m.startswith("READY=1") for m in msgs)), proc.stderr
         assert wait_for(lambda: led(tmp_path).get("duty") == 0.8)  # night mode: LEDs at the duty cap
         assert wait_for(lambda: sum(m == "WATCHDOG=1" for m in msgs) >= 3)
+        health = tmp_path / "data" / "health.json"  # the OTA health gate's view of this release
+        assert wait_for(lambda: json.loads(health.read_text())["frames_flowing"] is True)
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=30)
     finally:
