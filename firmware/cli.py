@@ -23,6 +23,8 @@ COMMANDS: list[str] = [
     "firmware.commands.illuminator",
     "firmware.commands.recognize",
     "firmware.commands.ota",
+    "firmware.commands.keys",
+    "firmware.commands.receive",
 ]
 
 
