@@ -9,10 +9,11 @@ Each subsystem owns its section class here; code reads `Config` only.
 from __future__ import annotations
 
 import tomllib
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 DEFAULT_PATH = Path("/etc/polewatch/polewatch.toml")
 
@@ -186,19 +187,72 @@ class UplinkConfig(Section):
 
 
 class HotlistConfig(Section):
-    max_edit_distance: int = Field(1, ge=0, le=3)
+    """Hot-list matching (docs/policy.md). Lists live encrypted in <device.data_dir>/hotlists;
+    the department's list-signing keys in <keys dir>/hotlist/*.pub."""
+
+    # edits allowed on confusion-folded text for plates of 5+ characters
+    max_edit_distance: int = Field(1, ge=0, le=2)
+    # edits allowed on top of wildcards for partial plates (0: look-alikes only)
+    partial_edit_distance: int = Field(0, ge=0, le=1)
+    # groups of characters the OCR confuses; each group compares equal
+    confusions: list[str] = ["O0DQ", "I1L", "B8", "S5", "Z2", "G6"]
+    top_n: int = Field(5, ge=1, le=20)  # OCR candidates checked per read
     alert_relay_pin: int | None = None
+    relay_hold_s: float = Field(5.0, gt=0, le=3600)
+
+    @field_validator("confusions")
+    @classmethod
+    def _groups(cls, v: list[str]) -> list[str]:
+        seen: set[str] = set()
+        for g in v:
+            if len(g) < 2 or not g.isalnum() or not g.isascii() or g != g.upper():
+                raise ValueError(f"confusion group {g!r} must be 2+ upper-case letters or digits")
+            if seen & set(g):
+                raise ValueError(f"character(s) {sorted(seen & set(g))} appear in two confusion groups")
+            seen |= set(g)
+        return v
 
 
 class EventConfig(Section):
-    """A special-event deployment window; absent for a fixed pole."""
+    """A special-event deployment window; absent for a fixed pole. Outside
+    [start, end) the device does not read; after `end` the event's data is
+    purged once delivered and the purge is reported (firmware.event)."""
 
     name: str
-    start: str
-    end: str
+    start: datetime
+    end: datetime
     location: str
     latitude: float = Field(ge=-90, le=90)
     longitude: float = Field(ge=-180, le=180)
+    hotlist: str | None = Field(None, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")  # event list name
+    alert_routes: list[Literal["department", "relay"]] = ["department"]
+    relay_pin: int | None = Field(None, ge=0, le=255)
+
+    @field_validator("start", "end")
+    @classmethod
+    def _aware(cls, v: datetime) -> datetime:
+        if v.tzinfo is None:
+            raise ValueError("needs a time zone offset, e.g. 2026-12-05T16:00:00-08:00")
+        return v
+
+    @model_validator(mode="after")
+    def _order(self) -> EventConfig:
+        if self.end <= self.start:
+            raise ValueError("end must be after start")
+        if "relay" in self.alert_routes and self.relay_pin is None:
+            raise ValueError("alert_routes has 'relay' but relay_pin is not set")
+        return self
+
+
+class AccessConfig(Section):
+    """Local accounts (firmware.access): lockout and password hashing."""
+
+    max_failures: int = Field(5, ge=1, le=100)
+    lockout_minutes: float = Field(15.0, gt=0)
+    session_minutes: float = Field(30.0, gt=0, le=24 * 60)
+    argon2_time_cost: int = Field(3, ge=1, le=20)
+    argon2_memory_kib: int = Field(65536, ge=8, le=1024 * 1024)
+    argon2_parallelism: int = Field(1, ge=1, le=16)
 
 
 class OtaConfig(Section):
@@ -255,6 +309,7 @@ class Config(Section):
     uplink: UplinkConfig = UplinkConfig()
     hotlist: HotlistConfig = HotlistConfig()
     event: EventConfig | None = None
+    access: AccessConfig = AccessConfig()
     ota: OtaConfig = OtaConfig()
     health: HealthConfig = HealthConfig()
     logging: LoggingConfig = LoggingConfig()
