@@ -466,8 +466,8 @@ class Updater:
         timings = {"restart_to_healthy_s": time.monotonic() - t0}
         if gate is not None and gate.healthy:
             report("health", 1, 1)
-            report("commit", 0, 1)
             self.slots.set_journal("committing")
+            report("commit", 0, 1)
             self.slots.record_installed(version)
             self.slots._set_result("installed", version, previous, why)
             self.slots.clear_journal()
