@@ -94,7 +94,10 @@ def uplink_cfg(broker, **kw) -> UplinkConfig:
 class RunningReceiver:
     """A Receiver thread with its own store, for tests."""
 
-    def __init__(self, broker, dept: Department, devices_dir: Path, db: Path, client_id: str = "hq-receiver"):
+    def __init__(self, broker, dept: Department, devices_dir: Path, db: Path, client_id: str | None = None):
+        import uuid
+
+        client_id = client_id or f"hq-receiver-{uuid.uuid4().hex[:8]}"
         from broker import RECEIVER
         cert, key = broker.client_cert(RECEIVER)
         self.store = ReceiverStore(db)
