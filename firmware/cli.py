@@ -58,4 +58,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # `python -m firmware.cli`: run the imported module's main so that commands raising
+    # firmware.cli.UserError are caught (this file runs as __main__, a different class)
+    from firmware.cli import main as _main
+
+    sys.exit(_main())
