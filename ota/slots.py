@@ -300,8 +300,7 @@ class SlotStore:
                 reason = f"install of {version} interrupted during {phase}; back on {j.get('from_version')}"
                 action = {"action": "rollback", "version": version, "detail": reason}
                 self._set_result("rolled_back", version, j.get("from_version"), reason)
-            if phase != "staged":
-                self.clear_journal()
+            self.clear_journal()  # a staged-but-not-activated release is simply staged again next time
         cur = self.current_slot()
         if cur is None or not self.slot_info(cur):
             # current missing or pointing at a half-written slot: take any complete slot, newest first
