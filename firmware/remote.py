@@ -39,7 +39,7 @@ log = logging.getLogger(__name__)
 FORMAT = "polewatch-command/1"
 MAX_COMMAND_BYTES = 8 * 1024 * 1024
 COMMANDS = ("status", "set_config", "update_hotlist", "start_update", "reboot", "rotate_keys", "snapshot",
-            "fetch_logs")
+            "fetch_logs", "evidence_hold")
 _NONCE = re.compile(r"^[0-9a-f]{32,128}$")
 _NAME = re.compile(r"^[A-Za-z0-9*][A-Za-z0-9_.@*-]{0,63}$")
 _PAYLOAD_KEYS = {"v", "command", "args", "device", "agency", "nonce", "issued", "expires", "issuer", "purpose", "case"}
@@ -89,6 +89,7 @@ class Handlers:
     rotate_keys: Callable[[dict[str, Any]], dict[str, Any]] | None = None
     snapshot: Callable[[dict[str, Any]], dict[str, Any]] | None = None
     fetch_logs: Callable[[int], list[str]] | None = None
+    holds: Any = None  # firmware.retention.EvidenceHolds
 
 
 def _utcnow() -> datetime:
@@ -219,7 +220,23 @@ class CommandProcessor:
             if not isinstance(lines, int) or isinstance(lines, bool) or not 1 <= lines <= 5000:
                 raise CommandRefused("fetch_logs: args.lines must be 1-5000")
             return {"lines": _need(h.fetch_logs, name)(lines)}
+        if name == "evidence_hold":
+            return self._evidence_hold(cmd)
         raise CommandRefused(f"unknown command {name!r}")  # pragma: no cover - checked in _verify
+
+    def _evidence_hold(self, cmd: dict[str, Any]) -> dict[str, Any]:
+        from firmware.retention import HoldError
+
+        holds, args = _need(self.h.holds, "evidence_hold"), cmd["args"]
+        case = cmd.get("case")
+        if not case:
+            raise CommandRefused("evidence_hold: the command must carry the case number")
+        try:
+            if args.get("release") is True:
+                return holds.release(args.get("records"), case, f"remote:{cmd['issuer']}")
+            return holds.hold(args.get("records"), case, f"remote:{cmd['issuer']}")
+        except HoldError as exc:
+            raise CommandRefused(f"evidence_hold: {exc}") from None
 
     def _set_config(self, args: dict[str, Any]) -> dict[str, Any]:
         h = self.h

@@ -171,3 +171,22 @@ def test_rotate_admin_keys_in_real_key_dir(tmp_path):
     assert "does not trust" in dev.send(cmd("status"))["error"]  # alice's key no longer works
     last = dev.send(cmd("rotate_keys", key=bob, args={"admin_remove": ["bob"]}))
     assert not last["ok"] and "every admin key" in last["error"]
+
+
+def test_evidence_hold_by_command(tmp_path, dev):
+    from firmware.retention import EvidenceHolds
+    from firmware.seal import Sealer
+    from firmware.store import Outbox
+    from tests.storekit import SITE, make_department, make_read, provision_device
+
+    dk = provision_device(tmp_path / "keys", "pole-7", make_department(tmp_path / "dept"))
+    outbox = Outbox(tmp_path / "outbox.db", C.StoreConfig(), Sealer.from_keys(dk, "pole-7"), location=SITE)
+    rid = outbox.add_read(make_read("EVID123"))
+    dev.handlers.holds = EvidenceHolds(tmp_path / "holds.db", outbox.path, dev.audit)
+    nocase = dev.send(cmd("evidence_hold", args={"records": [rid]}, purpose="audit"))
+    assert not nocase["ok"] and "case number" in nocase["error"]
+    res = dev.send(cmd("evidence_hold", args={"records": [rid]}, purpose="investigation", case="24-0042"))
+    assert res["ok"] and res["result"]["held"] == [rid]
+    held = [e for e in dev.audit.entries() if e["action"] == "evidence_hold"][0]
+    assert held["actor"] == "remote:alice" and held["case"] == "24-0042"
+    outbox.close()
