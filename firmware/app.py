@@ -75,6 +75,8 @@ class App:
     def _open_store(self) -> None:
         cfg = self.cfg
         keys_dir = Path(cfg.keys.dir) if getattr(cfg, "keys", None) and cfg.keys.dir else self.data_dir / "keys"
+        if not (keys_dir / "device.key").exists() and cfg.camera.backend == "simulated":
+            self._demo_keys(keys_dir)
         if not (keys_dir / "device.key").exists():
             log.warning("no device keys in %s: reads are not stored (run `polewatch keys init`)", keys_dir)
             return
@@ -94,6 +96,23 @@ class App:
                 ca_file=keys.ca_file, cert_file=keys.tls_cert, key_file=keys.tls_key,
                 receiver_keys=keys.receiver_keys, telemetry_source=self.telemetry,
             )
+
+    def _demo_keys(self, keys_dir: Path) -> None:
+        """Simulated road only: provision a device key and a local demo department key, so the
+        embedded default seals reads into a real local outbox. Never used with a real camera."""
+        from cryptography.hazmat.primitives import serialization
+        from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+
+        from firmware.keys import init_device, install_department_key, write_private
+
+        init_device(keys_dir, self.cfg.device.id, self.cfg.device.agency)
+        dept = X25519PrivateKey.generate()
+        pub = dept.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        kid = install_department_key(keys_dir, pub, kid="demo")
+        write_private(self.data_dir / "demo-department" / f"{kid}.key", dept.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+        log.warning("simulated road: provisioned DEMO keys in %s (department private key in %s)",
+                    keys_dir, self.data_dir / "demo-department")
 
     def telemetry(self) -> dict[str, Any]:
         figures = self.health.snapshot() if self.health else {}
