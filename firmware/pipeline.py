@@ -102,7 +102,12 @@ class Pipeline:
             self.health.count("frames_skipped")
             reads = self.tracker.expire(frame.monotonic)
         else:
-            results = self.recognizer.read_frame(frame.image)
+            try:
+                results = self.recognizer.read_frame(frame.image)
+            except ValueError as exc:  # RecognitionError: one bad frame, not a reason to stop the pole
+                log.warning("frame %d not recognised: %s", frame.number, exc)
+                self.health.count("errors")
+                results = []
             self.health.latency(time.perf_counter() - t0)
             self.health.count("frames_processed")
             reads = self.tracker.update(frame, results)

@@ -211,3 +211,11 @@ def test_bad_config_is_one_clear_line(tmp_path):
     p = polewatch(cfg, "run")
     out, err = p.communicate(timeout=60)
     assert p.returncode == 2 and "camera.fps" in err and "Traceback" not in err
+
+
+def test_missing_gpio_package_is_one_clear_line(tmp_path):
+    cfg = write_config(tmp_path).read_text().replace('backend = "fake"', 'backend = "rpi"')
+    (tmp_path / "rpi.toml").write_text(cfg)
+    p = polewatch(tmp_path / "rpi.toml", "run", "--duration", "1")
+    out, err = p.communicate(timeout=60)
+    assert p.returncode == 2 and "RPi.GPIO" in err and "rpi-lgpio" in err and "Traceback" not in err

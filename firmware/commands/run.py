@@ -34,8 +34,13 @@ def run(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
+    from drivers.gpio import GpioError
+    from firmware.cli import UserError
+
     try:
         return app.run(duration_s=args.duration)
+    except GpioError as exc:  # missing GPIO package or bad pin: a setup problem, said in one line
+        raise UserError(str(exc)) from None
     except Exception:  # the illuminator is already off (context manager); say why we died
         log.exception("appliance crashed")
         return 1
