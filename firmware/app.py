@@ -44,6 +44,20 @@ def load_recognizer(cfg: Config) -> tuple[Any | None, str | None]:
         return None, str(exc)
 
 
+class _GpioRelay:
+    """The alert relay output (firmware.hotlist.Relay) on the appliance's GPIO board."""
+
+    def __init__(self, gpio: Any) -> None:
+        self.gpio = gpio
+        self._ready: set[int] = set()
+
+    def output(self, pin: int, value: bool) -> None:
+        if pin not in self._ready:
+            self.gpio.setup_output(pin, initial=False)
+            self._ready.add(pin)
+        self.gpio.write(pin, value)
+
+
 class App:
     def __init__(
         self,
@@ -67,6 +81,8 @@ class App:
         self.illuminator: Illuminator | None = None
         self.outbox: Any = None
         self.uplink: Any = None
+        self.policy: Any = None  # firmware.policy.Policy: hot lists, audit, commands, event window
+        self.gpio: Any = None
 
     def stop(self) -> None:
         self.stop_event.set()
@@ -88,6 +104,7 @@ class App:
         location = event_location(cfg.event) if cfg.event else site_location(cfg.site)
         path = cfg.store.path or self.data_dir / "outbox.db"
         self.outbox = Outbox(path, cfg.store, Sealer.from_keys(keys, cfg.device.id), location=location)
+        self._open_policy(keys)
         if cfg.uplink.enabled:
             from firmware.uplink import Uplink
 
@@ -96,6 +113,17 @@ class App:
                 ca_file=keys.ca_file, cert_file=keys.tls_cert, key_file=keys.tls_key,
                 receiver_keys=keys.receiver_keys, telemetry_source=self.telemetry,
             )
+            if self.policy is not None:
+                self.policy.register(self.uplink)
+
+    def _open_policy(self, keys: Any) -> None:
+        """Hot lists, alerts, audit, remote commands and the event window (firmware.policy), when present."""
+        try:
+            from firmware.policy import Policy
+        except ImportError as exc:
+            log.warning("policy controls unavailable (%s): reads are stored without hot-list checks", exc)
+            return
+        self.policy = Policy(self.cfg, keys, self.outbox, relay=_GpioRelay(self.gpio), telemetry=self.telemetry)
 
     def _demo_keys(self, keys_dir: Path) -> None:
         """Simulated road only: provision a device key and a local demo department key, so the
@@ -117,6 +145,11 @@ class App:
     def telemetry(self) -> dict[str, Any]:
         figures = self.health.snapshot() if self.health else {}
         figures["recognition"] = "ok" if self.recognition_error is None else self.recognition_error
+        if self.policy is not None:
+            try:
+                figures["policy"] = self.policy.status()
+            except Exception as exc:  # noqa: BLE001
+                figures["policy"] = f"error: {exc}"
         if self.outbox is not None:
             try:
                 figures["store"] = self.outbox.backlog()
@@ -125,7 +158,11 @@ class App:
         return figures
 
     def _on_read(self, read: PlateRead) -> None:
+        if self.policy is not None and not self.policy.allows_reading():
+            return  # outside the special event's window: the read is not kept
         self.reads += 1
+        if self.policy is not None:
+            self.policy.on_read(read)  # hot-list check first: alerts are sealed ahead of the read
         if self.outbox is not None:
             self.outbox.add_read(read)
         simulated = self.cfg.camera.backend == "simulated"
@@ -140,7 +177,7 @@ class App:
     def run(self, duration_s: float | None = None) -> int:
         cfg = self.cfg
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        gpio = open_gpio(cfg.gpio, self.data_dir)
+        gpio = self.gpio = open_gpio(cfg.gpio, self.data_dir)
         lat, lon = (cfg.event.latitude, cfg.event.longitude) if cfg.event else (cfg.site.latitude, cfg.site.longitude)
         self.illuminator = Illuminator(cfg.illuminator, gpio, latitude=lat, longitude=lon)
         with self.illuminator as ill:
@@ -198,7 +235,7 @@ class App:
         assert self.pipeline is not None and self.health is not None
         start = time.monotonic()
         self.notifier.ready(f"camera {self.cfg.camera.backend}")
-        last_log = last_file = start
+        last_log = last_file = last_tick = start
         last_frames = (start, self.health.frames_in)
         while not self.stop_event.is_set():
             now = time.monotonic()
@@ -210,6 +247,9 @@ class App:
                 flowing = self.health.frames_in > last_frames[1]
                 last_frames, last_file = (now, self.health.frames_in), now
                 self._write_health_file(flowing)
+            if self.policy is not None and now - last_tick >= 60.0:
+                last_tick = now
+                self.policy.tick()
             if now - last_log >= self.cfg.health.log_interval_s:
                 last_log = now
                 log.info("health", extra={"health": self.telemetry()})
