@@ -1,0 +1,68 @@
+"""Accuracy on every shared validation set, and `polewatch recognize` peak memory.
+
+    python benchmarks/eval_all.py [--datasets ../shared/datasets] [--out results.json]
+
+Runs `polewatch eval` on us-crops-dev (the validation half: the other half
+trains the OCR), crops-ar, scenes-ca, scenes-eu and scenes-br, then
+`polewatch recognize --json` over 100 scene images as a child process and
+reports its peak RSS. Prints one JSON summary.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def us_val_folder(src: Path, dst: Path) -> Path:
+    """A folder of links to the us-crops-dev validation half, with its labels."""
+    from models.ocr.train import us_fold
+
+    dst.mkdir(parents=True, exist_ok=True)
+    lines = (src / "labels.csv").read_text().splitlines()
+    keep = [lines[0]] + [ln for ln in lines[1:] if us_fold(ln.split(",")[0]) == "val"]
+    (dst / "labels.csv").write_text("\n".join(keep) + "\n")
+    for ln in keep[1:]:
+        f = ln.split(",")[0]
+        if not (dst / f).exists():
+            os.symlink(src / f, dst / f)
+    return dst
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--datasets", type=Path, default=ROOT.parent / "shared" / "datasets")
+    ap.add_argument("--out", type=Path, default=None)
+    a = ap.parse_args()
+    exe = shutil.which("polewatch") or str(Path(sys.executable).parent / "polewatch")
+    tmp = Path(tempfile.mkdtemp())
+    sets = [us_val_folder(a.datasets / "us-crops-dev", tmp / "us-crops-dev-val")]
+    sets += [a.datasets / s for s in ("crops-ar", "scenes-ca", "scenes-eu", "scenes-br")]
+    # first, so that no earlier child's peak is counted (RUSAGE_CHILDREN keeps the largest)
+    images = sorted((a.datasets / "scenes-ca").glob("*.jpg"))[:78] + sorted((a.datasets / "scenes-us-speed").glob("*"))[:22]
+    subprocess.run([exe, "recognize", "--json", *map(str, images)], capture_output=True, check=True)
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    results = []
+    for s in sets:
+        r = subprocess.run([exe, "eval", str(s)], capture_output=True, text=True, check=True)
+        results.append(json.loads(r.stdout.strip().splitlines()[-1]))
+        print(json.dumps(results[-1]), file=sys.stderr, flush=True)
+    summary = {"sets": results, "recognize_100_images_peak_rss_mb": round(peak / 1024, 1)}
+    text = json.dumps(summary, indent=2)
+    if a.out:
+        a.out.write_text(text + "\n")
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
