@@ -4,7 +4,8 @@ Layout under `releases_dir` (default /opt/polewatch):
 
     slots/a/  slots/b/   one release each: site/ (unpacked wheels), models/,
                          manifest.json, bin/polewatch (launcher), .complete
-    current -> slots/a   what polewatch.service runs (ExecStart=.../current/bin/polewatch run)
+    current -> slots/a   what polewatch.service runs (ExecStart=.../current/bin/polewatch run;
+                         venv/bin/polewatch is the same launcher)
 
 A slot counts only when its `.complete` marker exists; the marker is written
 last, after every file of the slot is fsynced. The running slot is never
@@ -51,7 +52,7 @@ def now_iso() -> str:
 LAUNCHER = """#!/bin/sh
 # Written by polewatch ota for release {version}. Runs the release in this slot
 # with the base interpreter of the OS image.
-here="$(cd "$(dirname "$0")/.." && pwd -P)"
+here="$(cd "$(dirname "$(readlink -f "$0")")/.." && pwd -P)"
 export PYTHONPATH="$here/site${{PYTHONPATH:+:$PYTHONPATH}}"
 export POLEWATCH_RELEASE_DIR="$here"
 export POLEWATCH_RELEASE_VERSION="{version}"
@@ -203,6 +204,9 @@ class SlotStore:
         launcher = bindir / "polewatch"
         launcher.write_text(LAUNCHER.format(version=manifest.version, python=self.python, entry=manifest.entry))
         launcher.chmod(0o755)
+        # polewatch.service runs current/venv/bin/polewatch; same launcher
+        (self.staging / "venv" / "bin").mkdir(parents=True)
+        os.symlink("../../bin/polewatch", self.staging / "venv" / "bin" / "polewatch")
         files = {}
         for p in sorted(self.staging.rglob("*")):
             if p.is_file() and not p.is_symlink():

@@ -19,9 +19,9 @@ import json
 import logging
 import os
 import random
-import subprocess
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -73,7 +73,7 @@ class CheckResult:
 
 @dataclass
 class ApplyResult:
-    """What an update attempt did. outcome: installed, up_to_date, rolled_back, rejected, failed, busy, activating."""
+    """What an update attempt did. outcome: installed, up_to_date, rolled_back, rejected, failed, busy, pending."""
 
     outcome: str
     version: str | None = None
@@ -83,7 +83,7 @@ class ApplyResult:
 
     @property
     def ok(self) -> bool:
-        return self.outcome in ("installed", "up_to_date", "activating")
+        return self.outcome in ("installed", "up_to_date", "pending")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -132,7 +132,7 @@ class Updater:
         python: Path | None = None,
         activation: str = "inline",
         service_unit: str = "polewatch.service",
-        activate_unit: str = "polewatch-ota-activate.service",
+        follow_timeout_s: float = 900.0,
         ca_file: Path | None = None,
         download_timeout_s: float = 30.0,
         download_retries: int = 3,
@@ -155,9 +155,14 @@ class Updater:
         self._progress = progress
         self.hardware = detect_hardware() if hardware == "auto" else hardware
         if activation == "auto":
-            activation = "unit" if _in_unit_cgroup(service_unit) else "inline"
+            activation = "service" if _in_unit_cgroup(service_unit) else "inline"
+        if activation not in ("inline", "service"):
+            raise OtaError(f"ota.activation {activation!r}: expected auto, inline or service")
         self.activation = activation
-        self.activate_unit = activate_unit
+        self.follow_timeout_s = follow_timeout_s
+        # the application (unprivileged, read-only /opt) asks the root install service through this file
+        self.request_path = self.data_dir / "ota-request.json"
+        self.progress_path = self.state_dir / "progress.jsonl"
         self.fetcher = ResumableFetcher(self.download_dir / "partial", self.base_url + "targets/",
                                         timeout_s=download_timeout_s, retries=download_retries, ca_file=ca_file,
                                         user_agent=f"polewatch-ota/{device_id or 'device'}")
@@ -171,7 +176,7 @@ class Updater:
             repository_url=o.repository_url, data_dir=cfg.device.data_dir, releases_dir=o.releases_dir,
             trusted_root=o.trusted_root, health=o.health_file or cfg.device.data_dir / "health.json",
             health_require=list(o.health_require), health_timeout_s=o.health_timeout_s, hardware=o.hardware,
-            python=o.python, activation=o.activation, service_unit=o.service_unit, activate_unit=o.activate_unit,
+            python=o.python, activation=o.activation, service_unit=o.service_unit, follow_timeout_s=o.follow_timeout_s,
             ca_file=o.ca_file, download_timeout_s=o.download_timeout_s, download_retries=o.download_retries,
             max_attempts=o.max_attempts, device_id=cfg.device.id)
         args.update(kw)
@@ -308,6 +313,8 @@ class Updater:
         an update that fails; the result says what happened.
         """
         report = _fanout(self._progress, progress)
+        if self.activation == "service":
+            return self._delegate(target, report)
         t0 = time.monotonic()
         timings: dict[str, float] = {}
         try:
@@ -340,10 +347,6 @@ class Updater:
             timings["stage_s"] = time.monotonic() - t1
             self._event("install", version=info.version, slot=to_slot, phase="staged", previous=current)
             bundle.unlink(missing_ok=True)
-            if self.activation == "unit":
-                self._start_activate_unit()
-                return ApplyResult("activating", info.version, current,
-                                   f"staged in slot {to_slot}; {self.activate_unit} switches and gates it", timings)
             res = self._activate_locked(report)
             res.timings = {**timings, **res.timings, "total_s": time.monotonic() - t0}
             return res
@@ -360,16 +363,90 @@ class Updater:
         finally:
             self.slots.unlock()
 
-    def activate(self, progress: Progress | None = None) -> ApplyResult:
-        """Switch to the staged release, restart, gate; run by polewatch-ota-activate.service."""
-        self.slots.lock(wait=True)
+    def request(self, target: str | None = None) -> str:
+        """Ask the install service (polewatch-ota-install.path) to apply `target`; returns the request id."""
+        rid = uuid.uuid4().hex
+        fsutil.atomic_write_json(self.request_path, {"id": rid, "target": target, "time": now_iso()})
+        return rid
+
+    def _delegate(self, target: str | None, report: Progress) -> ApplyResult:
+        """Service mode: the install runs as root in polewatch-ota-install.service; relay its progress.
+
+        If the update succeeds this process is restarted before the result
+        arrives; the new release reads it from status()["last_result"].
+        """
+        rid = self.request(target)
+        deadline = time.monotonic() + self.follow_timeout_s
+        offset = 0
+        while time.monotonic() < deadline:
+            try:
+                with open(self.progress_path, "rb") as f:
+                    if os.fstat(f.fileno()).st_size < offset:
+                        offset = 0  # the service started the file afresh for our request
+                    f.seek(offset)
+                    data = f.read()
+            except FileNotFoundError:
+                data = b""
+            if data:
+                complete = data[: data.rfind(b"\n") + 1]
+                offset += len(complete)
+                for line in complete.splitlines():
+                    try:
+                        p = json.loads(line)
+                    except ValueError:
+                        continue
+                    if p.get("request") != rid:
+                        continue
+                    if p.get("result"):
+                        return ApplyResult(**p["result"])
+                    report(str(p["phase"]), int(p["done"]), int(p["total"]))
+            time.sleep(0.1)
+        return ApplyResult("pending", target, self.slots.current_version(),
+                           f"install service has not finished request {rid} within {self.follow_timeout_s:g}s")
+
+    def serve_request(self) -> ApplyResult | None:
+        """Run a pending request from the application (root side of service mode).
+
+        Progress goes to <data_dir>/ota/progress.jsonl, one JSON line per report
+        (byte counts throttled), the result last.
+        """
+        req = fsutil.read_json(self.request_path, None)
         try:
-            j = self.slots.journal()
-            if not j or j.get("phase") != "staged":
-                return ApplyResult("up_to_date", self.slots.current_version(), None, "nothing staged")
-            return self._activate_locked(_fanout(self._progress, progress))
+            self.request_path.unlink()
+        except FileNotFoundError:
+            pass
+        if not req:
+            return None
+        rid = str(req.get("id", ""))
+        target = req.get("target")
+        if target is not None and not isinstance(target, str):
+            target = str(target)
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        out = open(self.progress_path, "w", encoding="utf-8")
+        last_write = 0.0
+        last_phase = ""
+
+        def write(obj: dict[str, Any]) -> None:
+            out.write(json.dumps({"request": rid, **obj}) + "\n")
+            out.flush()
+
+        def progress(phase: str, done: int, total: int) -> None:
+            nonlocal last_write, last_phase
+            now = time.monotonic()
+            if phase == last_phase and done < total and now - last_write < 0.2:
+                return  # throttle byte counts; every phase change and completion goes out
+            last_write, last_phase = now, phase
+            write({"phase": phase, "done": done, "total": total})
+
+        try:
+            if self.activation != "inline":
+                res = ApplyResult("failed", target, None, "serve_request needs activation inline")
+            else:
+                res = self.apply(target, progress=progress)
+            write({"result": res.to_dict()})
         finally:
-            self.slots.unlock()
+            out.close()
+        return res
 
     def recover(self) -> dict[str, Any] | None:
         """Repair after power loss or SIGKILL (boot, before polewatch.service); see SlotStore.recover."""
@@ -435,11 +512,6 @@ class Updater:
             self.slots._clean_scratch()
         except OSError:
             pass
-
-    def _start_activate_unit(self) -> None:
-        r = subprocess.run(["systemctl", "start", "--no-block", self.activate_unit], capture_output=True, text=True)
-        if r.returncode != 0:
-            raise OtaError(f"cannot start {self.activate_unit}: {r.stderr.strip()}")
 
     def _activate_locked(self, report: Progress) -> ApplyResult:
         j = self.slots.journal() or {}

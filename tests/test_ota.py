@@ -248,3 +248,35 @@ def test_staging_never_touches_running_slot(tmp_path):
     s.factory_install(b)
     with pytest.raises(BundleError, match="running slot"):
         s.stage(b, s.current_slot())
+
+
+def test_application_asks_the_install_service(world):
+    """Service mode: the unprivileged application writes a request; the root install
+    service (here a thread running serve_request, as polewatch-ota-install.service
+    does when the .path unit fires) installs; progress and result come back."""
+    import threading
+
+    env, pole = world
+    env.publish("1.1.0", model_bytes=200_000)
+    service = pole.make_updater(activation="inline", progress=None, audit=None)
+    app_progress: list = []
+    app = pole.make_updater(activation="service", progress=lambda p, d, t: app_progress.append(p),
+                            follow_timeout_s=60)
+
+    def install_service() -> None:
+        deadline = time.monotonic() + 30
+        while not service.request_path.exists() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        service.serve_request()
+
+    t = threading.Thread(target=install_service)
+    t.start()
+    res = app.apply("1.1.0")
+    t.join()
+    assert res.outcome == "installed" and res.version == "1.1.0", res
+    assert {"download", "stage", "switch", "health", "commit"} <= set(app_progress)
+    assert not app.request_path.exists()
+    assert wait_healthy(pole.health_file, "1.1.0")
+    # launcher reachable through the path polewatch.service uses
+    assert (pole.releases_dir / "current" / "venv" / "bin" / "polewatch").resolve() == \
+        (pole.releases_dir / "slots" / "b" / "bin" / "polewatch").resolve()

@@ -3,7 +3,7 @@
 IT manager (release repository, run on a workstation, root keys offline):
     init, bundle, publish, timestamp, rotate, revoke, releases, serve
 Device (run by polewatch-ota*.service units or by hand):
-    check, install, status, activate, recover, daemon, factory-install
+    check, install, status, recover, daemon, factory-install
 Device commands print JSON; see docs/ota.md.
 """
 
@@ -84,12 +84,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     q.set_defaults(func=cmd_check)
     q = ota.add_parser("install", help="device: install the newest release (or --version), health-gated")
     q.add_argument("--version", default=None)
+    q.add_argument("--request", action="store_true",
+                   help="serve the application's pending request (polewatch-ota-install.service)")
     q.set_defaults(func=cmd_install)
     q = ota.add_parser("status", help="device: slots, versions, last result, journal")
     q.add_argument("--verify", action="store_true", help="re-hash both slots against their records")
     q.set_defaults(func=cmd_status)
-    q = ota.add_parser("activate", help="device: switch to the staged release, restart, gate (activate unit)")
-    q.set_defaults(func=cmd_activate)
     q = ota.add_parser("recover", help="device: after power loss, return to a startable release (boot unit)")
     q.set_defaults(func=cmd_recover)
     q = ota.add_parser("daemon", help="device: check and install on the configured schedule")
@@ -211,8 +211,14 @@ def cmd_check(args) -> int:
 
 @_user_errors
 def cmd_install(args) -> int:
-    upd, _ = _updater(args)
-    res = upd.apply(args.version, progress=_stderr_progress)
+    upd, _ = _updater(args, activation="inline")
+    if args.request:
+        res = upd.serve_request()
+        if res is None:
+            _print({"request": None})
+            return 0
+    else:
+        res = upd.apply(args.version, progress=_stderr_progress)
     _print(res.to_dict())
     return 0 if res.ok else 1
 
@@ -226,14 +232,6 @@ def cmd_status(args) -> int:
     st["events"] = upd.events(10)
     _print(st)
     return 0
-
-
-@_user_errors
-def cmd_activate(args) -> int:
-    upd, _ = _updater(args, activation="inline")
-    res = upd.activate(progress=_stderr_progress)
-    _print(res.to_dict())
-    return 0 if res.ok else 1
 
 
 @_user_errors
