@@ -274,9 +274,10 @@ class OtaConfig(Section):
     hardware: str = Field("auto", pattern=r"^[A-Za-z0-9_.-]+$")
     python: Path | None = None  # interpreter the slot launcher uses; default: the updater's own
     service_unit: str = "polewatch.service"
-    activate_unit: str = "polewatch-ota-activate.service"
-    # auto: hand the switch/restart/gate to activate_unit when running inside service_unit
-    activation: Literal["auto", "inline", "unit"] = "auto"
+    # inline: this process installs (polewatch-ota*.service, root). service: this process is the
+    # application and asks the install service through a request file. auto: service inside service_unit.
+    activation: Literal["auto", "inline", "service"] = "auto"
+    follow_timeout_s: float = Field(900.0, gt=0)
     download_timeout_s: float = Field(30.0, gt=0)
     download_retries: int = Field(3, ge=0, le=100)
     max_attempts: int = Field(2, ge=1, le=10)
