@@ -219,3 +219,23 @@ def test_missing_gpio_package_is_one_clear_line(tmp_path):
     p = polewatch(tmp_path / "rpi.toml", "run", "--duration", "1")
     out, err = p.communicate(timeout=60)
     assert p.returncode == 2 and "RPi.GPIO" in err and "rpi-lgpio" in err and "Traceback" not in err
+
+
+@pytest.mark.skipif(not (ROOT / "models" / "manifest.json").exists(), reason="models not committed yet")
+def test_embedded_default_seals_reads_into_the_local_outbox(tmp_path):
+    import sqlite3
+
+    cfg = write_config(tmp_path, "[camera.simulated]\nvehicles_per_minute = 60\nseed = 3\n")
+    cfg.write_text(cfg.read_text().replace('mode = "night"', 'mode = "auto"'))
+    p = polewatch(cfg, "run", "--duration", "25")
+    out, err = p.communicate(timeout=120)
+    assert p.returncode == 0, err
+    logged = [json.loads(x) for x in out.splitlines() if x.startswith("{")]
+    plates = [x["plate"] for x in logged if x["msg"] == "read"]
+    assert plates, "no read in 25 s of simulated traffic"
+    db = tmp_path / "data" / "outbox.db"
+    with sqlite3.connect(db) as c:
+        n = c.execute("SELECT count(DISTINCT seq) FROM parts WHERE kind='read'").fetchone()[0]
+    assert n == len(plates)
+    raw = db.read_bytes() + (db.with_name("outbox.db-wal").read_bytes() if db.with_name("outbox.db-wal").exists() else b"")
+    assert not any(pl.encode() in raw for pl in plates)  # sealed: no plate text in the clear
