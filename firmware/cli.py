@@ -25,6 +25,11 @@ COMMANDS: list[str] = [
     "firmware.commands.ota",
     "firmware.commands.keys",
     "firmware.commands.receive",
+    "firmware.commands.hotlist",
+    "firmware.commands.fleet",
+    "firmware.commands.audit",
+    "firmware.commands.report",
+    "firmware.commands.users",
 ]
 
 
