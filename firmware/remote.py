@@ -121,11 +121,11 @@ class CommandProcessor:
     def handle(self, payload: bytes) -> bytes:
         """Verify and run one command; always returns a JSON result (never raises)."""
         now = self.clock()
-        cmd: dict[str, Any] = {}
+        seen: dict[str, Any] = {}
         try:
-            cmd = self._verify(payload, now)
+            cmd = self._verify(payload, now, seen)
         except CommandRefused as exc:
-            return self._refuse(cmd, str(exc), now)
+            return self._refuse(seen or _peek(payload), str(exc), now)
         with self._lock:
             try:
                 result = self._run(cmd)
@@ -139,11 +139,14 @@ class CommandProcessor:
         return self._result(cmd, ok, None if ok else "health check failed; configuration rolled back", result, now)
 
     # -- checks --------------------------------------------------------------
-    def _verify(self, payload: bytes, now: datetime) -> dict[str, Any]:
+    def _verify(self, payload: bytes, now: datetime, seen: dict[str, Any]) -> dict[str, Any]:
         try:
             cmd = open_envelope(payload, self.trusted(), FORMAT, MAX_COMMAND_BYTES)
         except EnvelopeError as exc:
             raise CommandRefused(f"command refused: {exc}") from None
+        # signed by a trusted key: from here on the issuer is known, whatever else is wrong
+        seen.update({k: cmd[k] for k in ("nonce", "command", "issuer", "purpose", "case")
+                     if isinstance(cmd.get(k), str)})
         extra = sorted(set(cmd) - _PAYLOAD_KEYS)
         if extra:
             raise CommandRefused(f"command refused: unknown fields {extra}")
@@ -287,6 +290,21 @@ class CommandProcessor:
         self.audit.record(f"remote:{actor}"[:128], action, purpose=purpose, case=case,
                           detail={"command": name, "nonce": cmd.get("nonce") if isinstance(cmd.get("nonce"), str)
                                   else None, **detail})
+
+
+def _peek(payload: bytes) -> dict[str, Any]:
+    """Echo fields of a command that failed verification, so the sender can match the refusal.
+    The issuer is marked unverified: nobody is blamed in the audit log on an unchecked claim."""
+    try:
+        inner = json.loads(json.loads(payload)["payload"])
+    except Exception:  # anything malformed: nothing to echo
+        return {}
+    if not isinstance(inner, dict):
+        return {}
+    out = {k: inner[k][:128] for k in ("nonce", "command") if isinstance(inner.get(k), str)}
+    if isinstance(inner.get("issuer"), str):
+        out["issuer"] = "unverified:" + inner["issuer"][:64]
+    return out
 
 
 def _need(fn: Callable[..., Any] | None, name: str) -> Callable[..., Any]:

@@ -82,7 +82,16 @@ def test_replay_refused_even_after_restart(dev):
     again = dev.send(data)
     assert not again["ok"] and "replay" in again["error"]
     dev.proc = dev.make_proc(trusted(ADMIN))  # a reboot: new processor, same nonce file
-    assert "replay" in dev.send(data)["error"] and dev.reboots == 1
+    replay = dev.send(data)
+    assert "replay" in replay["error"] and dev.reboots == 1
+    assert replay["nonce"] == json.loads(json.loads(data)["payload"])["nonce"]  # the sender can match it
+    assert list(dev.audit.entries())[-1]["actor"] == "remote:alice"  # signature was good: issuer known
+
+
+def test_unverified_issuer_is_not_blamed(dev):
+    res = dev.send(cmd("reboot", key=Ed25519PrivateKey.generate()))
+    assert not res["ok"] and res["nonce"]
+    assert list(dev.audit.entries())[-1]["actor"] == "remote:unverified:alice"
 
 
 def test_broadcast_to_all_devices(dev):
