@@ -239,8 +239,8 @@ class Updater:
         out = []
         for path, tf in md.signed.targets.items():
             c = tf.custom.get("polewatch") if isinstance(tf.custom, dict) else None
-            if not isinstance(c, dict) or "version" not in c:
-                continue
+            if not isinstance(c, dict) or "version" not in c or c.get("kind", "full") not in ("full", "models"):
+                continue  # not an application release (e.g. an OS image for RAUC/Mender, docs/ota.md)
             try:
                 Version(c["version"])
             except Exception:
