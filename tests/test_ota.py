@@ -6,8 +6,6 @@ import io
 import json
 import tarfile
 import time
-from http import HTTPStatus
-from pathlib import Path
 
 import pytest
 

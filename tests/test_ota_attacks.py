@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 from securesystemslib.signer import CryptoSigner
-from tuf.api.metadata import MetaFile, Metadata, Root, Snapshot, TargetFile, Timestamp
+from tuf.api.metadata import MetaFile, Metadata, Root, TargetFile, Timestamp
 
 from ota.devserver import RangeRequestHandler
 from ota.repository import ReleaseRepository

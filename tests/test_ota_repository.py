@@ -4,7 +4,6 @@ checked by a device that follows the real repository over loopback."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 from tuf.api.metadata import Metadata, Root
