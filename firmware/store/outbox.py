@@ -431,21 +431,29 @@ class Outbox:
         """Next parts to send: text before images, alerts before audit before reads,
         then by sequence. `exclude` holds keys already in flight."""
         skip = set(exclude)
-        out: list[OutboxItem] = []
+        chosen: list[tuple[int, int, int, str, str, int]] = []
         lanes = (0, 1) if lane is None else (lane,)
         with self._lock:
+            # keys first (from the index), blobs only for what will be sent
             for ln in lanes:
                 cur = self._db.execute(
-                    "SELECT seq, part, id, kind, priority, data FROM parts WHERE state=0 AND lane=? "
+                    "SELECT rowid, seq, part, id, kind, priority FROM parts WHERE state=0 AND lane=? "
                     "ORDER BY priority, seq, part LIMIT ?",
                     (ln, limit + len(skip)),
                 )
-                for seq, part, rid, kind, pr, data in cur:
-                    if (seq, part) in skip:
+                for row in cur:
+                    if (row[1], row[2]) in skip:
                         continue
-                    out.append(OutboxItem(seq, PART_NAMES[part], rid, kind, pr, data))
-                    if len(out) >= limit:
-                        return out
+                    chosen.append(row)
+                    if len(chosen) >= limit:
+                        break
+                if len(chosen) >= limit:
+                    break
+            out = []
+            for rowid, seq, part, rid, kind, pr in chosen:
+                blob = self._db.execute("SELECT data FROM parts WHERE rowid=?", (rowid,)).fetchone()
+                if blob is not None:
+                    out.append(OutboxItem(seq, PART_NAMES[part], rid, kind, pr, blob[0]))
         return out
 
     def mark_delivered(self, acks: Iterable[tuple[str, str]]) -> int:
@@ -459,7 +467,7 @@ class Outbox:
             db.execute("BEGIN IMMEDIATE")
             try:
                 before = db.total_changes
-                db.executemany("UPDATE parts SET state=1, delivered_at=? WHERE id=? AND part=? AND state=0", rows)
+                db.executemany("UPDATE parts INDEXED BY parts_id SET state=1, delivered_at=? WHERE id=? AND part=? AND state=0", rows)
                 changed = db.total_changes - before
                 db.execute("COMMIT")
             except sqlite3.OperationalError as exc:

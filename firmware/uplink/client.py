@@ -94,6 +94,7 @@ class Uplink:
         self._lock = threading.Lock()
         self._last_telemetry = 0.0
         self._last_idle_poll = 0.0
+        self._last_resend_scan = 0.0
         self._wake = threading.Event()
         self.stats: dict[str, int] = {
             "published": 0, "delivered": 0, "resent": 0, "connects": 0, "disconnects": 0,
@@ -359,16 +360,22 @@ class Uplink:
     def _pump(self) -> None:
         now = time.monotonic()
         with self._lock:
-            # parts unacknowledged for too long go again
-            for key, (item, sent) in list(self._inflight.items()):
-                if now - sent > self.cfg.ack_timeout_s:
-                    del self._inflight[key]
-                    self.stats["resent"] += 1
+            if now - self._last_resend_scan >= 0.5:
+                # parts unacknowledged for too long go again
+                self._last_resend_scan = now
+                for key, (item, sent) in list(self._inflight.items()):
+                    if now - sent > self.cfg.ack_timeout_s:
+                        del self._inflight[key]
+                        self.stats["resent"] += 1
             room = self.cfg.inflight_window - len(self._inflight)
-            exclude = list(self._inflight)
+            exclude = list(self._inflight) if room > 0 else []
         if room <= 0:
             return
-        if not self._wake.is_set() and now - self._last_idle_poll < 0.05 and not exclude:
+        # query the outbox when woken, when a good batch fits, or on the idle poll
+        threshold = max(1, min(64, self.cfg.inflight_window // 4))
+        if not self._wake.is_set() and room < threshold and now - self._last_idle_poll < 0.05:
+            return
+        if not self._wake.is_set() and not exclude and now - self._last_idle_poll < 0.05:
             return
         self._wake.clear()
         self._last_idle_poll = now
