@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+import ssl
 import threading
 from functools import partial
 from http import HTTPStatus
@@ -71,16 +72,20 @@ class RepositoryServer:
     """Serve `root` on host:port (port 0 picks a free one) in a background thread."""
 
     def __init__(self, root: Path, host: str = "127.0.0.1", port: int = 0,
-                 handler: type[SimpleHTTPRequestHandler] = RangeRequestHandler, verbose: bool = False):
+                 handler: type[SimpleHTTPRequestHandler] = RangeRequestHandler, verbose: bool = False,
+                 ssl_context: ssl.SSLContext | None = None):
         self.httpd = ThreadingHTTPServer((host, port), partial(handler, directory=str(root)))
         self.httpd.daemon_threads = True
+        self.scheme = "https" if ssl_context else "http"
+        if ssl_context:
+            self.httpd.socket = ssl_context.wrap_socket(self.httpd.socket, server_side=True)
         self.httpd.verbose = verbose  # type: ignore[attr-defined]
         self._thread: threading.Thread | None = None
 
     @property
     def url(self) -> str:
         host, port = self.httpd.server_address[:2]
-        return f"http://{host}:{port}/"
+        return f"{self.scheme}://{host}:{port}/"
 
     def start(self) -> RepositoryServer:
         self._thread = threading.Thread(target=self.httpd.serve_forever, name="ota-repo-server", daemon=True)

@@ -278,3 +278,53 @@ def test_application_asks_the_install_service(world):
     # launcher reachable through the path polewatch.service uses
     assert (pole.releases_dir / "current" / "venv" / "bin" / "polewatch").resolve() == \
         (pole.releases_dir / "slots" / "b" / "bin" / "polewatch").resolve()
+
+
+def test_https_repository_with_pinned_ca(tmp_path):
+    """Production repositories are HTTPS: the fetcher trusts the configured CA, and only it."""
+    import ssl
+
+    import trustme
+
+    from ota.devserver import RepositoryServer
+
+    ca = trustme.CA()
+    server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(server_ctx)
+    ca_file = tmp_path / "ca.pem"
+    ca.cert_pem.write_to_path(str(ca_file))
+    env = RepoEnv(tmp_path)
+    b1 = env.publish("1.0.0")
+    env.publish("1.1.0")
+    with RepositoryServer(tmp_path / "repo", ssl_context=server_ctx) as srv:
+        assert srv.url.startswith("https://")
+        pole = Pole(tmp_path / "pole", srv.url, env.trusted_root, health_timeout_s=5)
+        try:
+            pole.factory_install(b1)
+            wrong = pole.make_updater()  # system CAs only: the private CA is not trusted
+            res = wrong.apply()
+            assert res.outcome == "failed" and pole.snapshot()["version"] == "1.0.0", res
+            res = pole.make_updater(ca_file=ca_file).apply()
+            assert res.outcome == "installed", res
+        finally:
+            pole.stop()
+    env.stop()
+
+
+def test_scheduled_checks_install_new_releases(world):
+    import threading
+
+    env, pole = world
+    stop = threading.Event()
+    t = threading.Thread(target=pole.updater.run_schedule, args=(0.2, 0.0, stop), daemon=True)
+    t.start()
+    try:
+        env.publish("1.1.0")
+        deadline = time.monotonic() + 30
+        while pole.updater.slots.current_version() != "1.1.0" and time.monotonic() < deadline:
+            time.sleep(0.1)
+    finally:
+        stop.set()
+        t.join(30)
+    assert pole.updater.slots.current_version() == "1.1.0"
+    assert wait_healthy(pole.health_file, "1.1.0")
