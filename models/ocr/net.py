@@ -45,12 +45,17 @@ class PlateOCR(nn.Module):
         self.pos = nn.Parameter(torch.randn(1, dim, fh, fw) * 0.02)
         self.keys = nn.Conv2d(dim, 64, 1)
         self.queries = nn.Parameter(torch.randn(slots, 64) * 0.1)
+        # Reading-order prior: slot s starts out looking at the s-th eighth of the width
+        # (both rows, for stacked characters); content-based attention refines it.
+        cols = torch.arange(fw).float().repeat(fh)                       # hw
+        centres = (torch.arange(slots).float() + 0.5) * fw / slots      # slots
+        self.bias = nn.Parameter(-((cols[None] - centres[:, None]) ** 2) / (2 * 1.5 ** 2))
         self.head = nn.Sequential(nn.Linear(dim, dim), nn.ReLU(inplace=True), nn.Dropout(0.1), nn.Linear(dim, classes))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         f = self.backbone(x) + self.pos                       # N, C, h, w
         k = self.keys(f).flatten(2)                            # N, 64, hw
         v = f.flatten(2).transpose(1, 2)                       # N, hw, C
-        att = torch.softmax(torch.einsum("sd,ndp->nsp", self.queries, k) * 0.125, dim=-1)  # N, S, hw
+        att = torch.softmax(torch.einsum("sd,ndp->nsp", self.queries, k) * 0.125 + self.bias, dim=-1)  # N, S, hw
         slots = torch.bmm(att, v)                              # N, S, C
         return self.head(slots)                                # N, S, classes (logits)
