@@ -27,7 +27,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from packaging.version import Version
+from packaging.version import InvalidVersion, Version
 from tuf.api import exceptions as tuf_exc
 from tuf.api.metadata import Metadata, Targets
 from tuf.ngclient import Updater as TufUpdater
@@ -313,6 +313,13 @@ class Updater:
         an update that fails; the result says what happened.
         """
         report = _fanout(self._progress, progress)
+        if target is not None:
+            try:
+                target = str(Version(str(target)))
+            except InvalidVersion:
+                detail = f"{str(target)[:80]!r} is not a release version"
+                self._event("rejected", target=str(target)[:80], error=detail)
+                return ApplyResult("rejected", None, self.slots.current_version(), detail)
         if self.activation == "service":
             return self._delegate(target, report)
         t0 = time.monotonic()
@@ -358,6 +365,12 @@ class Updater:
         except (tuf_exc.DownloadError, OtaError, OSError) as exc:
             self._abandon_staging()
             detail = _describe(exc)
+            self._event("failed", version=info.version if info else target, installed=current, error=detail)
+            return ApplyResult("failed", info.version if info else target, current, detail, timings)
+        except Exception as exc:  # a bug must not take the caller (the appliance) down with it
+            log.exception("update failed unexpectedly")
+            self._abandon_staging()
+            detail = f"internal error: {_describe(exc)}"
             self._event("failed", version=info.version if info else target, installed=current, error=detail)
             return ApplyResult("failed", info.version if info else target, current, detail, timings)
         finally:

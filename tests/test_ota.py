@@ -40,12 +40,13 @@ class CutOnce(RangeRequestHandler):
 @pytest.fixture
 def world(tmp_path):
     env = RepoEnv(tmp_path)
-    b1 = env.publish("1.0.0")
     pole = Pole(tmp_path / "pole", env.url, env.trusted_root, health_timeout_s=3)
-    pole.factory_install(b1)
-    yield env, pole
-    pole.stop()
-    env.stop()
+    try:
+        pole.factory_install(env.publish("1.0.0"))
+        yield env, pole
+    finally:
+        pole.stop()
+        env.stop()
 
 
 def test_update_installs_switches_restarts_and_reports(world):
@@ -161,6 +162,8 @@ def test_incompatible_releases_are_not_installed(world):
     assert r.outcome == "rejected" and "jetson" in r.detail
     r = pole.updater.apply("7.0.0")
     assert r.outcome == "rejected" and "not in the signed repository" in r.detail
+    r = pole.updater.apply("../../etc/passwd")  # a hostile command payload
+    assert r.outcome == "rejected" and "not a release version" in r.detail
     assert pole.snapshot() == before
     assert pole.updater.check().available is None
 

@@ -59,20 +59,28 @@ class EndlessTimestamp(RangeRequestHandler):
 
 def _world(tmp_path: Path, handler=None):
     env = RepoEnv(tmp_path, handler=handler)
-    b1 = env.publish("1.0.0")
     pole = Pole(tmp_path / "pole", env.url, env.trusted_root, health_timeout_s=5)
-    pole.factory_install(b1)
+    try:
+        pole.factory_install(env.publish("1.0.0"))
+    except BaseException:
+        pole.stop()
+        env.stop()
+        raise
     return env, pole
 
 
 @pytest.fixture
 def world(tmp_path):
-    env, pole = _world(tmp_path)
-    # first contact: the device now trusts the repository's current metadata
-    assert pole.updater.apply().outcome == "up_to_date"
-    yield env, pole
-    pole.stop()
-    env.stop()
+    env = RepoEnv(tmp_path)
+    pole = Pole(tmp_path / "pole", env.url, env.trusted_root, health_timeout_s=5)
+    try:
+        pole.factory_install(env.publish("1.0.0"))
+        # first contact: the device now trusts the repository's current metadata
+        assert pole.updater.apply().outcome == "up_to_date"
+        yield env, pole
+    finally:
+        pole.stop()
+        env.stop()
 
 
 def assert_rejected_untouched(pole: Pole, before: dict, result, *words: str) -> None:

@@ -18,13 +18,14 @@ from test_ota_attacks import _evil_target, _forge_top
 @pytest.fixture
 def world(tmp_path):
     env = RepoEnv(tmp_path)
-    b1 = env.publish("1.0.0")
     pole = Pole(tmp_path / "pole", env.url, env.trusted_root, health_timeout_s=5)
-    pole.factory_install(b1)
-    assert pole.updater.apply().outcome == "up_to_date"
-    yield env, pole
-    pole.stop()
-    env.stop()
+    try:
+        pole.factory_install(env.publish("1.0.0"))
+        assert pole.updater.apply().outcome == "up_to_date"
+        yield env, pole
+    finally:
+        pole.stop()
+        env.stop()
 
 
 def _device_root(pole: Pole) -> Root:
