@@ -123,3 +123,38 @@ def test_sigkill_during_rollback_leaves_previous_release(tmp_path):
         for pid in apps:
             _kill_group(pid)
         env.stop()
+
+
+FULL_DISK = """
+import resource, signal, sys, json
+sys.path.insert(0, {tests!r})
+from pathlib import Path
+from ota_support import Pole
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+pole = Pole(Path({root!r}), {url!r}, Path({trusted!r}))
+resource.setrlimit(resource.RLIMIT_FSIZE, (300_000, 300_000))  # no file may grow past 300 kB
+res = pole.updater.apply()
+print(json.dumps(res.to_dict()))
+"""
+
+
+def test_full_disk_fails_cleanly_and_keeps_the_installed_release(tmp_path):
+    env = RepoEnv(tmp_path)
+    root = tmp_path / "pole"
+    pole = Pole(root, env.url, env.trusted_root)
+    try:
+        pole.updater.slots.factory_install(make_bundle(tmp_path, "1.0.0"))
+        before = pole.snapshot()
+        env.publish("1.1.0", model_bytes=1_000_000)
+        code = FULL_DISK.format(tests=str(DRIVER.parent), root=str(root), url=env.url, trusted=str(env.trusted_root))
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+        res = __import__("json").loads(out.stdout.strip().splitlines()[-1])
+        assert res["outcome"] == "failed" and "File too large" in res["detail"], res
+        assert pole.snapshot() == before
+        assert pole.updater.slots.journal() is None and not (pole.releases_dir / ".staging").exists()
+        # with space again, the update goes through (resuming what was already downloaded)
+        pole.restarter.start()
+        assert pole.updater.apply().outcome == "installed"
+    finally:
+        pole.stop()
+        env.stop()
