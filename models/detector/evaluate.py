@@ -4,7 +4,7 @@ A labelled plate counts as detected when a detection has IoU >= 0.3 with its box
 detection's centre lies inside the box (scenes-ca boxes hug the characters, so IoU alone
 would punish whole-plate boxes). A detection matching no labelled plate is a false one.
 
-    .venv/bin/python -m models.detector.evaluate [--model models/plate_detector.onnx] [--threshold 0.35]
+    .venv/bin/python -m models.detector.evaluate [--model models/plate_detector.onnx] [--thresholds 0.3,0.35]
 """
 
 from __future__ import annotations
@@ -61,19 +61,32 @@ def evaluate_set(scenes, detect: Callable[[np.ndarray], list[Detection]]) -> dic
     }
 
 
-def onnx_detector(path: Path, threads: int = 2, threshold: float = 0.35, nms_iou: float = 0.45):
+def sweep(model: Path, sets: dict, thresholds: list[float], threads: int = 2, nms_iou: float = 0.45) -> dict:
+    """Run the ONNX model once per image, score every threshold: {threshold: {set: figures}}."""
     import onnxruntime as ort
 
     so = ort.SessionOptions()
     so.intra_op_num_threads = threads
-    so.inter_op_num_threads = 1
-    sess = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
-
-    def detect(frame: np.ndarray) -> list[Detection]:
-        x, lb = preprocess(frame)
-        return postprocess(sess.run(None, {"image": x}), lb, threshold, nms_iou, 16)
-
-    return detect
+    sess = ort.InferenceSession(str(model), so, providers=["CPUExecutionProvider"])
+    raw = {}
+    for name, scenes in sets.items():
+        raw[name] = []
+        for s in scenes:
+            x, lb = preprocess(s.image)
+            raw[name].append((sess.run(None, {"image": x}), lb, s.boxes))
+    out: dict = {}
+    for th in thresholds:
+        out[th] = {}
+        for name, items in raw.items():
+            n_gt = n_det = n_fp = 0
+            for outputs, lb, gt in items:
+                dets = postprocess(outputs, lb, th, nms_iou, 16)
+                pred = np.array([[d.box[0], d.box[1], d.box[0] + d.box[2], d.box[1] + d.box[3]] for d in dets], np.float32)
+                d, f = match(pred, gt)
+                n_gt, n_det, n_fp = n_gt + len(gt), n_det + d, n_fp + f
+            out[th][name] = {"images": len(items), "plates": n_gt, "recall": round(n_det / max(n_gt, 1), 4),
+                             "fp_per_image": round(n_fp / max(len(items), 1), 4)}
+    return out
 
 
 def main() -> None:
@@ -82,12 +95,17 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", type=Path, default=Path("models/plate_detector.onnx"))
     ap.add_argument("--datasets", type=Path, default=DATASETS)
-    ap.add_argument("--threshold", type=float, default=0.35)
+    ap.add_argument("--thresholds", default="0.25,0.3,0.35,0.4,0.45,0.5")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--json", type=Path, help="also write the figures here")
     args = ap.parse_args()
-    detect = onnx_detector(args.model, args.threads, args.threshold)
-    out = {name: evaluate_set(scenes, detect) for name, scenes in validation_sets(args.datasets).items()}
-    print(json.dumps({"model": str(args.model), "threshold": args.threshold, "sets": out}, indent=1))
+    ths = [float(t) for t in args.thresholds.split(",")]
+    res = sweep(args.model, validation_sets(args.datasets), ths, args.threads)
+    for th, sets in res.items():
+        print(f"threshold {th}: " + "; ".join(f"{k} recall {v['recall']:.4f} fp/img {v['fp_per_image']:.3f}"
+                                               for k, v in sets.items()))
+    if args.json:
+        args.json.write_text(json.dumps({"model": str(args.model), "sweep": res}, indent=1))
 
 
 if __name__ == "__main__":
