@@ -106,15 +106,17 @@ def test_shipped_model_finds_a_plate_in_a_composite_scene():
     from models.synth.scenes import SceneGenerator
 
     rng = np.random.default_rng(7)
-    gen = SceneGenerator(backgrounds=[])
+    gen = SceneGenerator(backgrounds=[], min_width=40.0)  # plates 40-220 px wide on a plain background
+    sess = ort.InferenceSession(str(MODEL), providers=["CPUExecutionProvider"])
+    assert [i.name for i in sess.get_inputs()] == ["image"]
+    assert [o.name for o in sess.get_outputs()] == ["heatmap", "box"]
     hits = 0
     for _ in range(4):
         img, boxes, _ = gen.sample(rng, size=DETECTOR_INPUT, n_plates=1, night=False)
-        sess = ort.InferenceSession(str(MODEL), providers=["CPUExecutionProvider"])
-        assert [i.name for i in sess.get_inputs()] == ["image"]
         x, lb = preprocess(img)
         dets = postprocess(sess.run(None, {"image": x}), lb, 0.3, 0.45, 16)
-        cx = [(d.box[0] + d.box[2] / 2, d.box[1] + d.box[3] / 2) for d in dets]
         x1, y1, x2, y2 = boxes[0]
-        hits += any(x1 - 4 <= u <= x2 + 4 and y1 - 4 <= v <= y2 + 4 for u, v in cx)
+        if dets and len(dets) <= 2:  # the best detection is the plate, at most one stray one
+            u, v = dets[0].box[0] + dets[0].box[2] / 2, dets[0].box[1] + dets[0].box[3] / 2
+            hits += x1 - 4 <= u <= x2 + 4 and y1 - 4 <= v <= y2 + 4
     assert hits >= 3

@@ -21,7 +21,7 @@ import torch
 from firmware.recognition.detect import DETECTOR_INPUT
 from models.detector.net import ExportWrapper, PlateNet, count_macs
 
-ALLOWED_OPS = {"Conv", "Relu", "Add", "Mul", "Sub", "Resize", "Sigmoid", "Constant"}
+ALLOWED_OPS = {"Conv", "Relu", "Add", "Mul", "Sub", "Resize", "Sigmoid", "Constant", "Identity"}
 
 
 def export(checkpoint: Path, out: Path) -> dict:
