@@ -37,11 +37,13 @@ def main() -> int:
     ap.add_argument("--sample-s", type=float, default=30)
     ap.add_argument("--fps", type=float, default=30)
     ap.add_argument("--rate", type=float, default=20, help="vehicles per minute")
+    ap.add_argument("--models-dir", type=Path, default=None, help="models other than the shipped ones")
     args = ap.parse_args()
     cfg = Config()
     cfg.camera.fps = args.fps
     cfg.camera.simulated.realtime = True
     cfg.camera.simulated.vehicles_per_minute = args.rate
+    cfg.recognition.models_dir = args.models_dir
     rec, why = load_recognizer(cfg)
     if rec is None:
         print(f"recognition unavailable: {why}", file=sys.stderr)

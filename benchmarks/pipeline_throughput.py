@@ -32,6 +32,7 @@ def main() -> int:
     ap.add_argument("--seconds", type=float, default=60)
     ap.add_argument("--fps", type=float, default=30)
     ap.add_argument("--rate", type=float, default=20, help="vehicles per minute")
+    ap.add_argument("--models-dir", type=Path, default=None, help="models other than the shipped ones")
     ap.add_argument("--night", action="store_true")
     ap.add_argument("--no-gate", action="store_true", help="recognise every frame (shows what the gate saves)")
     ap.add_argument("--threads", type=int, default=0, help="recognition threads (0: runtime default)")
@@ -43,6 +44,7 @@ def main() -> int:
     cfg.camera.simulated.night = args.night
     cfg.pipeline.motion_gate = not args.no_gate
     cfg.recognition.threads = args.threads
+    cfg.recognition.models_dir = args.models_dir
     rec, why = load_recognizer(cfg)
     if rec is None:
         print(f"recognition unavailable: {why}", file=sys.stderr)

@@ -27,6 +27,7 @@ def main() -> int:
     ap.add_argument("--conditions", default="day,night")
     ap.add_argument("--config", default=None)
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--models-dir", type=Path, default=None, help="models other than the shipped ones")
     ap.add_argument("--verbose", action="store_true", help="print every wrong or missing read")
     args = ap.parse_args()
     rows = []
@@ -36,6 +37,8 @@ def main() -> int:
         cfg.device.data_dir = Path(tempfile.mkdtemp(prefix="pw-bench-"))
         cfg.camera.simulated.night = cond == "night"
         cfg.camera.simulated.seed = args.seed
+        if args.models_dir:
+            cfg.recognition.models_dir = args.models_dir
         bad: list[dict] = []
         s = simulate(cfg, args.vehicles, lambda r: None if r["correct"] else bad.append(r))
         s["condition"] = cond
