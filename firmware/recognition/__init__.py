@@ -9,6 +9,7 @@ frame in one OCR batch, and return the plates with calibrated top-N candidates.
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
@@ -32,6 +33,10 @@ class RecognitionError(ValueError):
 
 
 def default_models_dir() -> Path:
+    """The release's models: POLEWATCH_MODELS_DIR (set by the OTA launcher for its slot), else the package's."""
+    env = os.environ.get("POLEWATCH_MODELS_DIR")
+    if env:
+        return Path(env)
     from models import MODELS_DIR
 
     return MODELS_DIR
