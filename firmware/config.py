@@ -127,6 +127,7 @@ class RecognitionConfig(Section):
     max_plates: int = Field(16, ge=1, le=256)
     top_n: int = Field(5, ge=1, le=50)
     us_format_rules: bool = False
+    rectify: bool = False
     tensorrt: TensorRTConfig = TensorRTConfig()
 
 

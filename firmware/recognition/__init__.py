@@ -21,6 +21,7 @@ from firmware.records import PlateResult
 from firmware.recognition import detect, ocr
 from firmware.recognition.manifest import ModelCorrupt, ModelMissing, ModelSpec
 from firmware.recognition.manifest import load as load_manifest
+from firmware.recognition.rectify import find_corners
 from firmware.recognition.runtime import RuntimeUnavailable, create as create_runtime
 
 __all__ = ["Recognizer", "RecognitionError", "ModelMissing", "ModelCorrupt", "RuntimeUnavailable"]
@@ -59,8 +60,16 @@ def check_image(img: object) -> np.ndarray:
     return img
 
 
-def plate_crop(frame: np.ndarray, det: detect.Detection, margin: float = 0.06) -> np.ndarray:
+def plate_crop(frame: np.ndarray, det: detect.Detection, margin: float = 0.06, rectify: bool = False) -> np.ndarray:
     """A rectified crop of one detected plate, with a small margin like the OCR saw in training."""
+    if det.corners is None and rectify:
+        x, y, w, h = det.box
+        x0, y0 = int(max(0, x - 0.15 * w)), int(max(0, y - 0.3 * h))
+        y1, x1 = int(min(frame.shape[0], y + 1.3 * h)), int(min(frame.shape[1], x + 1.15 * w))
+        region = frame[y0:y1, x0:x1]
+        corners = find_corners(region)
+        if corners is not None:
+            det = detect.Detection(det.box, det.score, corners + np.float32([x0, y0]))
     if det.corners is not None:
         src = np.asarray(det.corners, np.float32)
         c = src.mean(0)
@@ -132,7 +141,7 @@ class Recognizer:
         t0 = time.perf_counter()
         dets = self.detect(frame)
         t1 = time.perf_counter()
-        crops = [plate_crop(frame, d) for d in dets]
+        crops = [plate_crop(frame, d, rectify=self.cfg.rectify) for d in dets]
         results = self.read_crops(crops, [d.box for d in dets], [d.score for d in dets]) if dets else []
         t2 = time.perf_counter()
         self.last_timings = {"detect_ms": (t1 - t0) * 1e3, "ocr_ms": (t2 - t1) * 1e3}
