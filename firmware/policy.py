@@ -7,6 +7,7 @@ The app then calls:
 
     policy.register(uplink)        # cmd and hotlist handlers
     policy.allows_reading(now)     # False outside a special event's window
+    policy.on_frame(frame, results)  # early alert from a confident frame (before the pass ends)
     policy.on_read(read)           # hot-list check, alerts sealed first, counters
     policy.tick(now)               # every minute: uptime, end-of-event purge
     policy.status()                # for telemetry (no plate data)
@@ -16,7 +17,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -28,7 +29,7 @@ from firmware.audit import AuditLog
 from firmware.config import Config
 from firmware.event import EventSupervisor, window_for
 from firmware.hotlist import Alerter, HotlistManager, storage_key
-from firmware.records import PlateRead
+from firmware.records import PlateRead, PlateResult
 from firmware.remote import CommandProcessor, Handlers, NonceStore, admin_keys_from_dir, journal_logs, key_rotation
 from firmware.report import UsageCounters
 from firmware.retention import EvidenceHolds
@@ -106,7 +107,8 @@ class Policy:
             pin = h.alert_relay_pin
             routes = ("department", "relay") if pin is not None else ("department",)
         self.alerter = Alerter(self.hotlists, outbox, self.audit, relay=relay, relay_pin=pin,
-                               relay_hold_s=h.relay_hold_s, top_n=h.top_n, routes=routes)
+                               relay_hold_s=h.relay_hold_s, top_n=h.top_n, routes=routes,
+                               early_min_confidence=h.early_alert_confidence, realert_s=h.realert_s)
         self.window = window_for(ev)
         self.usage = UsageCounters(p.usage)
         self.holds = EvidenceHolds(p.holds, outbox.path, self.audit, clock) if outbox is not None else None
@@ -127,9 +129,15 @@ class Policy:
     def register(self, uplink: Any) -> None:
         uplink.on_message("cmd", self.commands.handle)
         uplink.on_message("hotlist", self.hotlists.on_message)
+        self.alerter.notify = uplink.wake
 
     def allows_reading(self, now: datetime | None = None) -> bool:
         return self.window.allows(now or self.clock())
+
+    def on_frame(self, frame: Any, results: Sequence[PlateResult], clock_synced: bool = True) -> list[str]:
+        """Early alerts: check a frame's confident plates as soon as recognition returns
+        (`frame` has .image and .utc, like drivers.camera.Frame)."""
+        return self.alerter.on_frame(frame.image, frame.utc, results, clock_synced)
 
     def on_read(self, read: PlateRead) -> list[str]:
         """Check one read against the hot lists; returns alert record ids (sealed ahead of reads)."""

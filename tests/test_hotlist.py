@@ -189,3 +189,36 @@ def test_alert_is_sealed_first_audited_and_pulses_relay(tmp_path, mgr):
     assert rec["hit"]["case"] == "W-99" and rec["hit"]["notice"] == CLETS_NOTICE
     assert rec["hit"]["match"].startswith("confusion:7A8C123") and 0 < rec["hit"]["quality"] <= 1
     outbox.close()
+
+
+def test_early_alert_from_a_frame_then_no_second_alert_for_the_read(tmp_path, mgr):
+    from firmware.config import StoreConfig
+    from firmware.hotlist.alert import Alerter
+    from firmware.records import PlateResult
+    from firmware.seal import Sealer
+    from firmware.store import Outbox
+    from tests.storekit import SITE, make_department, make_read, provision_device
+
+    dept = make_department(tmp_path / "dept")
+    dk = provision_device(tmp_path / "keys", "pole-1", dept, register_dir=tmp_path / "devs")
+    outbox = Outbox(tmp_path / "outbox.db", StoreConfig(), Sealer.from_keys(dk, "pole-1"), location=SITE)
+    mgr.install(signed_list(DEPT, [entry("7ABC123", "stolen_vehicle", "S-1")]))
+    t = [100.0]
+    woken = []
+    alerter = Alerter(mgr, outbox, audit=mgr.audit, early_min_confidence=0.8, realert_s=60, clock=lambda: t[0],
+                      notify=lambda: woken.append(1))
+    image = (np.random.default_rng(0).random((720, 1280, 3)) * 255).astype(np.uint8)
+    unsure = PlateResult((600, 400, 120, 40), 0.9, "7ABC123", 0.5, [Candidate("7ABC123", 0.5)])
+    assert alerter.on_frame(image, NOW, [unsure]) == []  # not confident enough for an early alert
+    sure = PlateResult((600, 400, 120, 40), 0.9, "7ABC123", 0.93, [Candidate("7ABC123", 0.93)])
+    ids = alerter.on_frame(image, NOW, [sure])
+    assert len(ids) == 1 and woken == [1]
+    rec = dept.opener(tmp_path / "devs").open_text(outbox.pending(1)[0].data)
+    assert rec["kind"] == "alert" and rec["images"]["plate_jpeg"]["bytes"] > 0  # crop sealed with it
+    assert alerter.on_frame(image, NOW, [sure]) == []  # next frame, same pass: no second alert
+    assert alerter.on_read(make_read("7ABC123")) == []  # the pass's read: already alerted
+    t[0] += 61
+    assert len(alerter.on_read(make_read("7ABC123"))) == 1  # a later pass alerts again
+    early = [e["detail"]["early"] for e in mgr.audit.entries() if e["action"] == "hit"]
+    assert early == [True, False]
+    outbox.close()

@@ -4,17 +4,28 @@ The store seals the alert body (`Hit.to_alert()`) with `Outbox.add_alert`,
 which queues it before reads so it leaves first at QoS 1. A special event
 may route alerts to a local GPIO relay (a beacon in the command post); the
 relay is any object with `.output(pin, value)` (drivers.gpio backends).
+
+Two entry points: `on_frame` checks each confident plate in a frame as soon
+as recognition returns, so an alert does not wait for the vehicle to leave
+the scene (the tracker emits its read only then); `on_read` checks the
+voted read of the whole pass. An entry alerted for one pass is not alerted
+again within `realert_s`, so the read that follows an early alert does not
+page the officers twice.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Collection
+import time
+from collections.abc import Callable, Collection, Sequence
+from datetime import datetime
 from typing import Any, Protocol
 
+import numpy as np
+
 from firmware.hotlist.manager import Auditor, HotlistManager
-from firmware.records import PlateRead
+from firmware.records import Candidate, PlateRead, PlateResult
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +61,10 @@ class Alerter:
         top_n: int = 5,
         routes: Collection[str] = ("department",),
         timer: Callable[[float, Callable[[], None]], Any] | None = None,
+        early_min_confidence: float = 0.8,
+        realert_s: float = 60.0,
+        clock: Callable[[], float] = time.monotonic,
+        notify: Callable[[], None] | None = None,
     ) -> None:
         self.hotlists, self.outbox, self.audit = hotlists, outbox, audit
         self.relay, self.relay_pin, self.relay_hold_s = relay, relay_pin, relay_hold_s
@@ -57,25 +72,64 @@ class Alerter:
         self._timer = timer or _start_timer
         self._relay_lock = threading.Lock()
         self._relay_until = 0
+        self.early_min_confidence, self.realert_s, self._clock = early_min_confidence, realert_s, clock
+        self._recent: dict[tuple[str, int, str, str], float] = {}
+        self._recent_lock = threading.Lock()
+        self.notify = notify  # e.g. Uplink.wake: send the alert now, not at the next poll
+
+    def on_frame(self, image: np.ndarray, utc: datetime, results: Sequence[PlateResult],
+                 clock_synced: bool = True) -> list[str]:
+        """Early alerts from one frame's confident plates; returns the alert record ids."""
+        ids: list[str] = []
+        for r in results:
+            if r.confidence < self.early_min_confidence:
+                continue
+            cands = [(r.plate, float(r.confidence))] + [(c.plate, float(c.confidence)) for c in r.candidates
+                                                         if c.plate != r.plate]
+            hits = self._fresh(self.hotlists.match(cands[: self.top_n]))
+            if hits:
+                read = frame_read(image, utc, r, clock_synced)
+                ids += self._alert(read, hits, early=True)
+        return ids
 
     def on_read(self, read: PlateRead) -> list[str]:
         """Match one read; return the record ids of the alerts queued (empty when no hit)."""
-        hits = self.hotlists.match(read_candidates(read, self.top_n))
+        return self._alert(read, self._fresh(self.hotlists.match(read_candidates(read, self.top_n))), early=False)
+
+    def _fresh(self, hits: list[Any]) -> list[Any]:
+        """Hits whose entry was not alerted within realert_s (the same pass seen again)."""
+        now = self._clock()
+        out = []
+        with self._recent_lock:
+            for key, t in list(self._recent.items()):
+                if now - t > self.realert_s:
+                    del self._recent[key]
+            for h in hits:
+                e = h.entry
+                key = (e.list_name, e.list_version, e.pattern, e.case)
+                if key not in self._recent:
+                    self._recent[key] = now
+                    out.append(h)
+        return out
+
+    def _alert(self, read: PlateRead, hits: list[Any], early: bool) -> list[str]:
+        """Seal every alert first (they leave before any read), wake the uplink, light the relay,
+        then audit: the slow fsyncs of the audit log never delay an alert."""
         ids: list[str] = []
-        for hit in hits:
-            body = hit.to_alert()
-            rid = ""
-            if "department" in self.routes and self.outbox is not None:
-                rid = str(self.outbox.add_alert(read, body))
-                ids.append(rid)
-            if self.audit is not None:
-                self.audit.record(
-                    "device", "hit", purpose=hit.entry.purpose, case=hit.entry.case,
-                    detail={"record": rid, "list": hit.entry.list_name, "version": hit.entry.list_version,
-                            "kind": hit.kind, "score": round(hit.score, 4)},
-                )
+        if "department" in self.routes and self.outbox is not None:
+            ids = [str(self.outbox.add_alert(read, hit.to_alert())) for hit in hits]
+            if ids and self.notify is not None:
+                self.notify()
         if hits and "relay" in self.routes:
             self._pulse()
+        if self.audit is not None:
+            for i, hit in enumerate(hits):
+                self.audit.record(
+                    "device", "hit", purpose=hit.entry.purpose, case=hit.entry.case,
+                    detail={"record": ids[i] if i < len(ids) else "", "list": hit.entry.list_name,
+                            "version": hit.entry.list_version, "kind": hit.kind, "score": round(hit.score, 4),
+                            "early": early},
+                )
         return ids
 
     def _pulse(self) -> None:
@@ -94,6 +148,30 @@ class Alerter:
             self.relay.output(pin, False)
 
         self._timer(self.relay_hold_s, off)
+
+
+def frame_read(image: np.ndarray, utc: datetime, r: PlateResult, clock_synced: bool = True) -> PlateRead:
+    """A one-frame read for an early alert: the plate crop and the vehicle around it, as JPEG."""
+    import cv2
+
+    H, W = image.shape[:2]
+    x, y, w, h = (int(v) for v in r.box)
+    mx, my = int(w * 0.1), int(h * 0.15)
+    plate = image[max(0, y - my): min(H, y + h + my), max(0, x - mx): min(W, x + w + mx)]
+    cx, cy = x + w / 2, y + h / 2
+    vehicle = image[int(max(0, cy - 2.4 * w)): int(min(H, cy + 0.8 * w)), int(max(0, cx - 2.2 * w)):
+                    int(min(W, cx + 2.2 * w))]
+
+    def jpeg(img: np.ndarray) -> bytes:
+        if img.size == 0:
+            return b""
+        ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, 85])
+        return buf.tobytes() if ok else b""
+
+    cands = r.candidates or [Candidate(r.plate, r.confidence)]
+    return PlateRead(plate=r.plate, confidence=float(r.confidence), candidates=list(cands)[:50], capture_time=utc,
+                     first_seen=utc, last_seen=utc, clock_synced=clock_synced, box=(x, y, w, h),
+                     plate_jpeg=jpeg(plate), vehicle_jpeg=jpeg(vehicle), frames=1)
 
 
 def _start_timer(delay: float, fn: Callable[[], None]) -> threading.Timer:
