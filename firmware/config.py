@@ -200,6 +200,9 @@ class HotlistConfig(Section):
     top_n: int = Field(5, ge=1, le=20)  # OCR candidates checked per read
     alert_relay_pin: int | None = None
     relay_hold_s: float = Field(5.0, gt=0, le=3600)
+    # a frame's plate this sure is checked at once (early alert), before the pass ends
+    early_alert_confidence: float = Field(0.8, gt=0, le=1)
+    realert_s: float = Field(60.0, ge=0)  # one alert per entry per pass, not one per frame
 
     @field_validator("confusions")
     @classmethod
