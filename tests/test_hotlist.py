@@ -149,11 +149,28 @@ def test_wild_distance():
 
 
 class RecordingRelay:
+    """Any object with .output(pin, value) also drives the relay."""
+
     def __init__(self):
         self.calls = []
 
     def output(self, pin, value):
         self.calls.append((pin, value))
+
+
+def test_relay_duck_typed_and_a_later_hit_extends_the_pulse(mgr):
+    mgr.install(signed_list(DEPT, [entry("7ABC123"), entry("8XYZ999")]))
+    relay, timers = RecordingRelay(), []
+    alerter = Alerter(mgr, None, relay=relay, relay_pin=5, routes=("relay",), realert_s=0,
+                      timer=lambda s, fn: timers.append(fn))
+    from tests.storekit import make_read
+
+    alerter.on_read(make_read("7ABC123", images=False))
+    alerter.on_read(make_read("8XYZ999", images=False))
+    timers[0]()  # the first pulse's end: superseded by the second hit
+    assert relay.calls == [(5, True), (5, True)]
+    timers[1]()
+    assert relay.calls[-1] == (5, False)
 
 
 def test_alert_is_sealed_first_audited_and_pulses_relay(tmp_path, mgr):
@@ -166,7 +183,9 @@ def test_alert_is_sealed_first_audited_and_pulses_relay(tmp_path, mgr):
     dk = provision_device(tmp_path / "keys", "pole-1", dept, register_dir=tmp_path / "devs")
     outbox = Outbox(tmp_path / "outbox.db", StoreConfig(), Sealer.from_keys(dk, "pole-1"), location=SITE)
     mgr.install(signed_list(DEPT, [entry("7ABC123", "arrest_warrant", "W-99")]))
-    relay, timers = RecordingRelay(), []
+    from drivers.gpio.fake import FakeGpio
+
+    relay, timers = FakeGpio(), []
     alerter = Alerter(mgr, outbox, audit=mgr.audit, relay=relay, relay_pin=17, relay_hold_s=3,
                       routes=("department", "relay"), timer=lambda s, fn: timers.append((s, fn)))
     assert alerter.on_read(make_read("XYZ9876")) == []
@@ -177,9 +196,10 @@ def test_alert_is_sealed_first_audited_and_pulses_relay(tmp_path, mgr):
     assert len(ids) == 1
     first = outbox.pending(10)[0]
     assert first.kind == "alert" and first.id == ids[0]  # alerts leave before the earlier read
-    assert relay.calls == [(17, True)] and timers[0][0] == 3
+    assert relay.read(17) is True and timers[0][0] == 3
     timers[0][1]()
-    assert relay.calls == [(17, True), (17, False)]
+    assert relay.read(17) is False
+    assert [e.value for e in relay.history(17)] == [False, True, False]  # set up off, on for the hit, off
     hit_entry = [e for e in mgr.audit.entries() if e["action"] == "hit"][0]
     assert hit_entry["purpose"] == "arrest_warrant" and hit_entry["case"] == "W-99"
     assert hit_entry["detail"]["record"] == ids[0]

@@ -35,7 +35,7 @@ class AlertOutbox(Protocol):
 
 
 class Relay(Protocol):
-    def output(self, pin: int, value: bool) -> None: ...
+    """A drivers.gpio backend (`setup_output`, `write`) or anything with `.output(pin, value)`."""
 
 
 def read_candidates(read: PlateRead, top_n: int) -> list[tuple[str, float]]:
@@ -72,6 +72,7 @@ class Alerter:
         self._timer = timer or _start_timer
         self._relay_lock = threading.Lock()
         self._relay_until = 0
+        self._relay_ready = False
         self.early_min_confidence, self.realert_s, self._clock = early_min_confidence, realert_s, clock
         self._recent: dict[tuple[str, int, str, str], float] = {}
         self._recent_lock = threading.Lock()
@@ -132,6 +133,16 @@ class Alerter:
                 )
         return ids
 
+    def _drive(self, pin: int, value: bool) -> None:
+        relay = self.relay
+        if hasattr(relay, "write"):  # drivers.gpio.Gpio
+            if not self._relay_ready:
+                relay.setup_output(pin, False)  # type: ignore[union-attr]
+                self._relay_ready = True
+            relay.write(pin, value)  # type: ignore[union-attr]
+        else:
+            relay.output(pin, value)  # type: ignore[union-attr]
+
     def _pulse(self) -> None:
         if self.relay is None or self.relay_pin is None:
             return
@@ -139,13 +150,20 @@ class Alerter:
         with self._relay_lock:
             self._relay_until += 1
             token = self._relay_until
-        self.relay.output(pin, True)
+            try:
+                self._drive(pin, True)
+            except Exception:  # a broken beacon must not stop alerts reaching the department
+                log.exception("alert relay on pin %s failed", pin)
+                return
 
         def off() -> None:
             with self._relay_lock:
                 if token != self._relay_until:
                     return  # a later hit extended the pulse
-            self.relay.output(pin, False)
+                try:
+                    self._drive(pin, False)
+                except Exception:
+                    log.exception("alert relay on pin %s failed to switch off", pin)
 
         self._timer(self.relay_hold_s, off)
 
