@@ -53,6 +53,12 @@ def test_full_policy_workflow(device, capsys):
     assert main(c + ["hotlist", "check", "A8C123", "XYZ999", "--as", "ofc.lee", "--case", "24-7"]) == 0
     res = out(capsys)
     assert res[0]["hits"][0]["pattern"] == "ABC123" and res[1]["hits"] == []
+    from firmware.audit import AuditLog
+
+    q = [e for e in AuditLog(tmp / "data" / "audit" / "audit.log", None).entries() if e["action"] == "access"][-1]
+    # 1798.90.52(a): date and time, the plate numbers queried, the user name, the purpose (and the case)
+    assert q["actor"] == "ofc.lee" and q["detail"]["query"] == ["A8C123", "XYZ999"] and q["time"]
+    assert q["purpose"] == "investigation" and q["case"] == "24-7"
     assert main(c + ["hotlist", "status"]) == 0
     assert "ABC123" not in capsys.readouterr().out  # status shows counts, never plates
     # the audit chain is intact, then a one-byte edit is caught

@@ -153,7 +153,8 @@ def run(args: argparse.Namespace) -> int:
             except HotlistError as exc:
                 raise UserError(str(exc)) from None
             return 0
-        s.access("plates", "hot-list check", {"plates": len(args.plates)})
+        # Civil Code 1798.90.52(a)(2): the access record holds the plate numbers used to query
+        s.access("plates", "hot-list check", {"query": [p[:16] for p in args.plates[:50]]})
         m = _manager(args, acc.audit)
         for plate in args.plates:
             hits = [h.to_alert() for h in m.match([(plate, 1.0)])]
