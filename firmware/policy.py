@@ -89,6 +89,7 @@ class Policy:
         relay: Any = None,
         handlers: Handlers | None = None,
         telemetry: Callable[[], dict[str, Any]] | None = None,
+        capture: Callable[[], Any] | None = None,
         clock: Callable[[], datetime] = _utcnow,
     ) -> None:
         self.cfg, self.clock, self.outbox = cfg, clock, outbox
@@ -122,6 +123,10 @@ class Policy:
         hd.rotate_keys = hd.rotate_keys or key_rotation(p.keys)
         hd.fetch_logs = hd.fetch_logs or journal_logs()
         hd.holds = hd.holds or self.holds
+        if hd.snapshot is None and capture is not None:  # capture() -> the camera's latest Frame
+            from firmware.snapshot import snapshot_handler
+
+            hd.snapshot = snapshot_handler(capture, cfg.device.id, keys)
         self.commands = CommandProcessor(cfg.device.id, cfg.device.agency, admin_keys_from_dir(p.keys),
                                          NonceStore(p.nonces), self.audit, hd, clock=clock)
         self._last_tick: datetime | None = None

@@ -199,3 +199,26 @@ def test_evidence_hold_by_command(tmp_path, dev):
     held = [e for e in dev.audit.entries() if e["action"] == "evidence_hold"][0]
     assert held["actor"] == "remote:alice" and held["case"] == "24-0042"
     outbox.close()
+
+
+def test_sealed_snapshot_only_the_department_can_open(tmp_path, dev):
+    import base64
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from firmware.snapshot import SnapshotError, open_snapshot, snapshot_handler
+    from tests.storekit import make_department, provision_device
+
+    dept = make_department(tmp_path / "dept")
+    dk = provision_device(tmp_path / "keys", "pole-7", dept)
+    image = np.full((480, 640, 3), 120, np.uint8)
+    frame = SimpleNamespace(image=image, exposure_us=2000.0, gain=2.0, illuminator="off")
+    dev.handlers.snapshot = snapshot_handler(lambda: frame, "pole-7", dk)
+    res = dev.send(cmd("snapshot"))
+    assert res["ok"] and res["result"]["mean_brightness"] == 120.0 and res["result"]["exposure_us"] == 2000.0
+    blob = base64.b64decode(res["result"]["sealed"])
+    header, jpeg = open_snapshot(blob, dept.keys.private_keys, dk.public_key)
+    assert jpeg.startswith(b"\xff\xd8") and header["device"] == "pole-7"
+    with pytest.raises(SnapshotError):
+        open_snapshot(blob[:-1] + bytes([blob[-1] ^ 1]), dept.keys.private_keys, dk.public_key)
