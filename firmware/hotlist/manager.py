@@ -131,12 +131,17 @@ class HotlistManager:
 
     # -- changes -----------------------------------------------------------
     def install(self, data: bytes, actor: str = "department", source: str = "hotlist") -> dict[str, Any]:
-        """Verify, store and activate a signed list; HotlistError (audited) when refused."""
-        now = self.clock()
-        digest = hashlib.sha256(data).hexdigest() if isinstance(data, (bytes, bytearray)) else ""
-        try:
-            hl = verify_hotlist(data, self.trusted(), now)
-            with self._lock:
+        """Verify, store and activate a signed list; HotlistError (audited) when refused.
+
+        One install at a time (topic and command may race): the version check and
+        the write happen under one lock. Matching is never blocked: it reads the
+        current matcher, which is swapped in whole.
+        """
+        with self._lock:
+            now = self.clock()
+            digest = hashlib.sha256(data).hexdigest() if isinstance(data, (bytes, bytearray)) else ""
+            try:
+                hl = verify_hotlist(data, self.trusted(), now)
                 cur = self.lists.get(hl.name)
                 if cur is not None and self._digests.get(hl.name) == digest:
                     return {"list": hl.name, "version": hl.version, "changed": False}
@@ -144,13 +149,12 @@ class HotlistManager:
                     raise HotlistError(
                         f"hot list {hl.name} v{hl.version} refused: v{cur.version} is installed (no rollback)"
                     )
-        except HotlistError as exc:
-            self._audit("hotlist_refused", actor, detail={"source": source, "error": str(exc)[:500]})
-            raise
-        for r in hl.refused:
-            self._audit("hotlist_entry_refused", actor, r.purpose, r.case,
-                        {"list": hl.name, "version": hl.version, "entry": r.index, "error": r.reason[:300]})
-        with self._lock:
+            except HotlistError as exc:
+                self._audit("hotlist_refused", actor, detail={"source": source, "error": str(exc)[:500]})
+                raise
+            for r in hl.refused:
+                self._audit("hotlist_entry_refused", actor, r.purpose, r.case,
+                            {"list": hl.name, "version": hl.version, "entry": r.index, "error": r.reason[:300]})
             self._write(hl.name, bytes(data))
             self.lists[hl.name] = hl
             self._digests[hl.name] = digest
