@@ -91,7 +91,8 @@ def build(year: int, audit_entries: Iterable[dict[str, Any]], stats: dict[str, A
             accesses[(str(e.get("actor")), purpose or "none")] += 1
         if action in AUDIT_ACTIONS:
             audits[action] += 1
-        if action in ("cmd_refused", "hotlist_refused", "hotlist_entry_refused", "access_denied", "login_denied"):
+        if action in ("cmd_refused", "hotlist_refused", "hotlist_entry_refused", "hotlist_entries_refused",
+                      "access_denied", "login_denied"):
             refusals[action] += 1
         if action == "login_failed":
             logins_failed += 1

@@ -63,6 +63,16 @@ def test_disallowed_purpose_is_refused_and_audited(mgr):
     assert "not allowed by the ALPR policy" in refused[0]["detail"]["error"]
 
 
+def test_many_refused_entries_are_audited_in_batches(mgr):
+    bad = [entry(f"PARK{i:03d}", "parking", f"P-{i}") for i in range(120)]
+    res = mgr.install(signed_list(DEPT, [entry("GOOD123")] + bad))
+    assert res["entries"] == 1 and res["refused_entries"] == 120
+    one = [e for e in mgr.audit.entries() if e["action"] == "hotlist_entry_refused"]
+    batches = [e for e in mgr.audit.entries() if e["action"] == "hotlist_entries_refused"]
+    assert len(one) == 50 and sum(len(b["detail"]["entries"]) for b in batches) == 70 and len(batches) == 3
+    assert batches[0]["detail"]["entries"][0][1] == "parking" and mgr.audit.verify().ok
+
+
 @pytest.mark.parametrize("pattern", ["*", "A*", "??1", "A", "ABC$12", "ABCDEFGHIJK"])
 def test_bad_patterns_are_refused(mgr, pattern):
     res = mgr.install(signed_list(DEPT, [entry(pattern), entry("GOOD123")]))

@@ -33,6 +33,7 @@ from firmware.hotlist.model import HotList, HotlistError, verify_hotlist
 
 log = logging.getLogger(__name__)
 _MAGIC = b"PWHL1\n"
+INDIVIDUAL, BATCH = 50, 25
 _SAFE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 TrustedKeys = Mapping[str, Ed25519PublicKey] | Callable[[], Mapping[str, Ed25519PublicKey]]
@@ -152,9 +153,7 @@ class HotlistManager:
             except HotlistError as exc:
                 self._audit("hotlist_refused", actor, detail={"source": source, "error": str(exc)[:500]})
                 raise
-            for r in hl.refused:
-                self._audit("hotlist_entry_refused", actor, r.purpose, r.case,
-                            {"list": hl.name, "version": hl.version, "entry": r.index, "error": r.reason[:300]})
+            self._audit_refused(hl, actor)
             self._write(hl.name, bytes(data))
             self.lists[hl.name] = hl
             self._digests[hl.name] = digest
@@ -162,6 +161,19 @@ class HotlistManager:
         summary = hl.summary()
         self._audit("hotlist_installed", actor, detail={"source": source, **summary})
         return {"list": hl.name, "version": hl.version, "changed": True, **summary}
+
+    def _audit_refused(self, hl: HotList, actor: str) -> None:
+        """One audit entry per refused entry (purpose and case in their own fields); past the
+        first INDIVIDUAL, batches of BATCH, so a huge bad list cannot stall the device on fsyncs."""
+        head, rest = hl.refused[:INDIVIDUAL], hl.refused[INDIVIDUAL:]
+        for r in head:
+            self._audit("hotlist_entry_refused", actor, r.purpose, r.case,
+                        {"list": hl.name, "version": hl.version, "entry": r.index, "error": r.reason[:300]})
+        for i in range(0, len(rest), BATCH):
+            batch = rest[i : i + BATCH]
+            self._audit("hotlist_entries_refused", actor, detail={
+                "list": hl.name, "version": hl.version,
+                "entries": [[r.index, r.purpose, r.case, r.reason[:60]] for r in batch]})
 
     def remove(self, name: str, actor: str = "device", reason: str = "") -> bool:
         """Drop a list (end of a special event); the encrypted file is deleted too."""
