@@ -45,6 +45,8 @@ def test_full_policy_workflow(device, capsys):
     (tmp / "entries.json").write_text(json.dumps([entry("ABC123"), entry("TICKET1", "parking")]))
     assert main(["hotlist", "sign", str(tmp / "entries.json"), "--key", str(tmp / "dept.pem"), "--version", "3",
                  "-o", str(tmp / "list.json")]) == 0
+    signed = out(capsys)[-1]
+    assert signed["entries"] == 1 and "not allowed by the ALPR policy" in signed["refused"][0]
     assert main(c + ["hotlist", "trust", str(tmp / "dept.pub"), "--name", "hq"]) == 0
     capsys.readouterr()
     assert main(c + ["hotlist", "install", str(tmp / "list.json"), "--as", "chief"]) == 0

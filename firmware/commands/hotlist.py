@@ -95,9 +95,10 @@ def _manager(args: argparse.Namespace, audit: Any = None) -> Any:
 
 
 def run(args: argparse.Namespace) -> int:
+    from firmware.access import AccessDenied
     from firmware.cli import UserError
-    from firmware.envelope import EnvelopeError, load_private_key, private_key_pem, public_key_pem
-    from firmware.hotlist import HotlistError, sign_hotlist
+    from firmware.envelope import EnvelopeError, key_id, load_private_key, private_key_pem, public_key_pem
+    from firmware.hotlist import HotlistError, sign_hotlist, verify_hotlist
 
     action = args.hotlist_command
     if action == "keygen":
@@ -118,18 +119,23 @@ def run(args: argparse.Namespace) -> int:
         now = datetime.now(timezone.utc)
         data = sign_hotlist(key, args.name, args.version, args.agency, now, now + timedelta(days=args.days),
                             _entries(Path(args.entries)))
+        try:  # check it as a device will, so the department sees refusals before sending
+            hl = verify_hotlist(data, {key_id(key): key.public_key()}, now)
+        except HotlistError as exc:
+            raise UserError(str(exc)) from None
         Path(args.output).write_bytes(data)
-        print(json.dumps({"signed": args.output, "list": args.name, "version": args.version}))
+        print(json.dumps({"signed": args.output, "list": args.name, "version": args.version,
+                          "entries": len(hl.entries), "refused": [r.reason for r in hl.refused]}))
         return 0
     if action == "trust":
         from firmware import config
         from firmware import keys as K
         from firmware.policy import paths
 
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
         try:
             pem = Path(args.file).read_bytes()
-            from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-
             k = K.parse_public(pem, Ed25519PublicKey, args.file)
             if not K.KID_RE.match(args.name):
                 raise UserError(f"--name {args.name!r}: letters, digits, '.', '_' or '-'")
@@ -160,9 +166,5 @@ def run(args: argparse.Namespace) -> int:
             hits = [h.to_alert() for h in m.match([(plate, 1.0)])]
             print(json.dumps({"plate": plate, "hits": hits}))
         return 0
-    except Exception as exc:
-        from firmware.access import AccessDenied
-
-        if isinstance(exc, AccessDenied):
-            raise UserError(f"access denied: {exc}") from None
-        raise
+    except AccessDenied as exc:
+        raise UserError(f"access denied: {exc}") from None
