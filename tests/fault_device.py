@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from firmware.config import StoreConfig, UplinkConfig  # noqa: E402
 from firmware.keys import DeviceKeys  # noqa: E402
 from firmware.seal import Sealer  # noqa: E402
-from firmware.store import Outbox  # noqa: E402
+from firmware.store import Outbox, StoreFull  # noqa: E402
 
 
 def main() -> int:
@@ -74,10 +74,16 @@ def main() -> int:
     for i in range(args.count):
         plate = f"{args.prefix}{i:05d}"
         read = make_read(plate, rng, images=args.images, plate_jpeg=plate_jpeg, vehicle_jpeg=vehicle_jpeg)
-        if args.alert_every and i % args.alert_every == 0:
-            ob.add_alert(read, {"pattern": plate, "purpose": "stolen-vehicle", "match": "exact"})
-        else:
-            ob.add_read(read)
+        try:
+            if args.alert_every and i % args.alert_every == 0:
+                ob.add_alert(read, {"pattern": plate, "purpose": "stolen-vehicle", "match": "exact"})
+            else:
+                ob.add_read(read)
+        except StoreFull as exc:  # the read is refused (not committed); nothing stored is lost
+            sys.stdout.write(f"FULL {plate} {exc}\n")
+            sys.stdout.flush()
+            time.sleep(0.05)
+            continue
         sys.stdout.write(f"C {ob.next_seq - 1} {plate}\n")
         sys.stdout.flush()
         if up:
