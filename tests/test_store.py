@@ -76,7 +76,11 @@ def test_delivery_grace_and_max_age_purges_are_audited(dev):
     assert ob.backlog()["backlog_records"] == 1
     now = time.time()
     assert ob.maintain(now + 600) == {"purged_delivered": 0, "expired_undelivered": 0}
-    assert ob.maintain(now + 2 * 3600) == {"purged_delivered": 3, "expired_undelivered": 0}
+    b = ob.add_read(make_read("DLV2"))
+    ob.mark_delivered([(b, "text")])
+    assert ob.purge_delivered() == 4  # grace ignored: a's three parts and b's text; b's images stay
+    ob.mark_delivered([(b, "plate_jpeg"), (b, "vehicle_jpeg")])
+    assert ob.maintain(now + 2 * 3600) == {"purged_delivered": 2, "expired_undelivered": 0}
     assert ob.maintain(now + 2 * 86400) == {"purged_delivered": 0, "expired_undelivered": 3}
     assert events[-1][0] == "store.expire_undelivered" and events[-1][1]["parts"][0]["seq"] == 2
     assert "OLD1" not in repr(events)

@@ -512,6 +512,15 @@ class Outbox:
         self._flush_audit()
         return {"purged_delivered": len(delivered), "expired_undelivered": len(expired)}
 
+    def purge_delivered(self) -> int:
+        """Delete every delivered part now, ignoring the grace period (end of a
+        special event, or an operator's purge); undelivered parts are untouched."""
+        with self._lock:
+            rows = [r[0] for r in self._db.execute("SELECT rowid FROM parts WHERE state=1")]
+            if rows:
+                self._delete_rows(rows, evicted=False)
+        return len(rows)
+
     # -- figures ------------------------------------------------------------------------------
     def backlog(self, now: float | None = None) -> dict[str, Any]:
         """Backlog for telemetry: undelivered records/bytes, oldest age, alerts."""
