@@ -202,10 +202,20 @@ class CommandProcessor:
             if h.hotlists is None:
                 raise CommandRefused("update_hotlist: no hot-list manager on this device")
             data = args.get("hotlist")
-            if not isinstance(data, str):
-                raise CommandRefused("update_hotlist: args.hotlist must be the signed list as text")
+            if isinstance(args.get("hotlist_b64"), str) and data is None:  # gzip-compressed, base64
+                import base64
+                import binascii
+
+                try:
+                    data = base64.b64decode(args["hotlist_b64"], validate=True)
+                except (binascii.Error, ValueError):
+                    raise CommandRefused("update_hotlist: args.hotlist_b64 is not base64") from None
+            elif isinstance(data, str):
+                data = data.encode()
+            else:
+                raise CommandRefused("update_hotlist: give args.hotlist (signed list as text) or args.hotlist_b64")
             try:
-                return h.hotlists.install(data.encode(), actor=cmd["issuer"], source="command")
+                return h.hotlists.install(data, actor=cmd["issuer"], source="command")
             except HotlistError as exc:
                 raise CommandRefused(str(exc)) from None
         if name == "start_update":

@@ -252,3 +252,17 @@ def test_early_alert_from_a_frame_then_no_second_alert_for_the_read(tmp_path, mg
     early = [e["detail"]["early"] for e in mgr.audit.entries() if e["action"] == "hit"]
     assert early == [True, False]
     outbox.close()
+
+
+def test_gzip_transport_and_bomb_refused(mgr):
+    import gzip
+
+    from firmware.hotlist.model import MAX_LIST_BYTES
+
+    data = signed_list(DEPT, [entry(f"GZ{i:05d}") for i in range(2000)])
+    res = mgr.install(gzip.compress(data))
+    assert res["entries"] == 2000 and hits(mgr, "GZ01234")
+    with pytest.raises(HotlistError, match="over"):
+        mgr.install(gzip.compress(b" " * (MAX_LIST_BYTES + 10)))
+    with pytest.raises(HotlistError, match="truncated|damaged"):
+        mgr.install(gzip.compress(data)[:-20])

@@ -222,3 +222,13 @@ def test_sealed_snapshot_only_the_department_can_open(tmp_path, dev):
     assert jpeg.startswith(b"\xff\xd8") and header["device"] == "pole-7"
     with pytest.raises(SnapshotError):
         open_snapshot(blob[:-1] + bytes([blob[-1] ^ 1]), dept.keys.private_keys, dk.public_key)
+
+
+def test_update_hotlist_gzip_base64(dev):
+    import base64
+    import gzip
+
+    hl = gzip.compress(signed_list(DEPT, [entry("GZIP123")]))
+    res = dev.send(cmd("update_hotlist", args={"hotlist_b64": base64.b64encode(hl).decode()}))
+    assert res["ok"] and dev.hotlists.match([("GZIP123", 0.9)])
+    assert "not base64" in dev.send(cmd("update_hotlist", args={"hotlist_b64": "!!"}))["error"]

@@ -77,9 +77,15 @@ def _command_args(args: argparse.Namespace) -> dict[str, Any]:
             raise UserError(f"--patch: not JSON: {exc}") from None
     if args.hotlist:
         try:
-            out["hotlist"] = Path(args.hotlist).read_text()
-        except (OSError, UnicodeDecodeError) as exc:
+            raw = Path(args.hotlist).read_bytes()
+        except OSError as exc:
             raise UserError(f"--hotlist {args.hotlist}: {exc}") from None
+        if raw[:2] == b"\x1f\x8b":  # gzip from `hotlist sign --gzip`
+            import base64
+
+            out["hotlist_b64"] = base64.b64encode(raw).decode()
+        else:
+            out["hotlist"] = raw.decode("utf-8", "replace")
     return out
 
 

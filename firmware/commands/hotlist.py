@@ -34,6 +34,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--agency", default="demo-pd")
     q.add_argument("--days", type=float, default=1.0, help="list validity in days (default 1)")
     q.add_argument("-o", "--output", required=True)
+    q.add_argument("--gzip", action="store_true", help="compress (large lists: the broker's message limit)")
     q.set_defaults(func=run)
     q = hs.add_parser("trust", help="trust a department hot-list signing public key")
     q.add_argument("file")
@@ -123,8 +124,12 @@ def run(args: argparse.Namespace) -> int:
             hl = verify_hotlist(data, {key_id(key): key.public_key()}, now)
         except HotlistError as exc:
             raise UserError(str(exc)) from None
+        if args.gzip:
+            import gzip
+
+            data = gzip.compress(data, 9)
         Path(args.output).write_bytes(data)
-        print(json.dumps({"signed": args.output, "list": args.name, "version": args.version,
+        print(json.dumps({"signed": args.output, "bytes": len(data), "list": args.name, "version": args.version,
                           "entries": len(hl.entries), "refused": [r.reason for r in hl.refused]}))
         return 0
     if action == "trust":

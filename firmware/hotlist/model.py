@@ -180,10 +180,33 @@ def parse_hotlist(payload: Mapping[str, Any], now: datetime) -> HotList:
     return hl
 
 
+MAX_LIST_BYTES = 64 * 1024 * 1024
+
+
+def unwrap(data: bytes) -> bytes:
+    """A list may travel gzip-compressed (100,000 entries: ~12 MB of JSON, ~1 MB gzipped, under
+    the broker's message limit). The signature covers the JSON inside, so compression is transport
+    only; decompression is capped so a small bomb cannot fill memory."""
+    import zlib
+
+    if not isinstance(data, (bytes, bytearray)) or not bytes(data[:2]) == b"\x1f\x8b":
+        return data
+    d = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    try:
+        out = d.decompress(bytes(data), MAX_LIST_BYTES + 1)
+    except zlib.error as exc:
+        raise HotlistError(f"hot list refused: damaged gzip data ({exc})") from None
+    if len(out) > MAX_LIST_BYTES or d.unconsumed_tail:
+        raise HotlistError(f"hot list refused: over {MAX_LIST_BYTES} bytes when decompressed")
+    if not d.eof:
+        raise HotlistError("hot list refused: gzip data is truncated")
+    return out
+
+
 def verify_hotlist(data: bytes, trusted: Mapping[str, Ed25519PublicKey], now: datetime) -> HotList:
     """Verify the department's signature and parse; HotlistError on any list-level fault."""
     try:
-        payload = open_envelope(data, trusted, FORMAT)
+        payload = open_envelope(unwrap(data), trusted, FORMAT, MAX_LIST_BYTES)
     except EnvelopeError as exc:
         raise HotlistError(f"hot list refused: {exc}") from None
     return parse_hotlist(payload, now)
