@@ -115,6 +115,57 @@ def _car_context(rng: np.random.Generator, canvas: np.ndarray, cx: float, cy: fl
     canvas[y0c:y1c, x0c:x1c] = patch.astype(np.uint8)
 
 
+_BADGES = ["TOYOTA", "CAMRY", "COROLLA", "HONDA", "ACCORD", "CIVIC", "NISSAN", "ALTIMA", "MAXIMA", "VOLVO",
+           "JETTA", "PASSAT", "LEXUS", "AVALON", "CHEVROLET", "IMPALA", "FORD", "FOCUS", "MAZDA", "SUBARU",
+           "HYBRID", "4X4", "4MATIC", "V6", "LE", "XLE", "DX", "EX", "LX", "GT", "SE", "325i", "G20", "190E",
+           "Z28", "AWD", "TURBO", "SPORT", "LIMITED", "ES 300", "RAV4", "CR-V", "F-150", "TDI", "QUATTRO"]
+
+
+def _badge(rng: np.random.Generator, canvas: np.ndarray, near: tuple[float, float, float, float] | None) -> None:
+    """Chrome lettering or an emblem on a car body: the commonest false plate in parking-lot photos."""
+    H, W = canvas.shape
+    if near is not None:
+        cx, cy, w, h = near
+        th = h * rng.uniform(0.25, 0.8)
+        x = cx + rng.uniform(-2.5, 2.5) * w
+        y = cy - h * rng.uniform(1.2, 4.0) if rng.random() < 0.7 else cy + rng.uniform(-0.5, 0.5) * h
+    else:
+        th = float(np.exp(rng.uniform(np.log(4), np.log(30))))
+        x, y = rng.uniform(0, W), rng.uniform(0, H)
+    light = int(rng.integers(150, 256)) if rng.random() < 0.7 else int(rng.integers(0, 90))
+    shadow = 255 - light
+    if rng.random() < 0.3:  # an emblem: nested ellipses
+        ax, ay = th * rng.uniform(0.8, 1.6), th * rng.uniform(0.5, 0.9)
+        for k in range(int(rng.integers(1, 4))):
+            cv2.ellipse(canvas, (int(x), int(y)), (max(1, int(ax * (1 - 0.3 * k))), max(1, int(ay * (1 - 0.25 * k)))),
+                        0, 0, 360, light, max(1, int(th / 8)), cv2.LINE_AA)
+        return
+    text = str(rng.choice(_BADGES)) if rng.random() < 0.8 else "".join(rng.choice(list(_CHARS), int(rng.integers(2, 7))))
+    font = int(rng.choice([cv2.FONT_HERSHEY_SIMPLEX, cv2.FONT_HERSHEY_DUPLEX, cv2.FONT_HERSHEY_TRIPLEX,
+                           cv2.FONT_HERSHEY_COMPLEX])) | (cv2.FONT_ITALIC if rng.random() < 0.3 else 0)
+    scale = th / 22.0
+    thick = max(1, int(round(th / rng.uniform(6, 12))))
+    org = (int(x), int(y + th / 2))
+    if rng.random() < 0.7:  # embossed: a shadow one pixel off
+        cv2.putText(canvas, text, (org[0] + 1, org[1] + 1), font, scale, shadow, thick, cv2.LINE_AA)
+    cv2.putText(canvas, text, org, font, scale, light, thick, cv2.LINE_AA)
+
+
+def _lamp(rng: np.random.Generator, canvas: np.ndarray, near: tuple[float, float, float, float]) -> None:
+    """Tail lights and reflectors beside a plate: bright rounded shapes with a rim."""
+    cx, cy, w, h = near
+    lw, lh = w * rng.uniform(0.4, 1.5), h * rng.uniform(0.6, 2.5)
+    for side in (-1, 1):
+        x = cx + side * w * rng.uniform(1.0, 3.0)
+        c = (int(x), int(cy + rng.uniform(-2, 1) * h))
+        v = int(rng.integers(120, 256))
+        cv2.ellipse(canvas, c, (max(1, int(lw / 2)), max(1, int(lh / 2))), 0, 0, 360, v, -1, cv2.LINE_AA)
+        cv2.ellipse(canvas, c, (max(1, int(lw / 2)), max(1, int(lh / 2))), 0, 0, 360, v // 3, max(1, int(h / 8)),
+                    cv2.LINE_AA)
+        if rng.random() < 0.5:
+            break
+
+
 def _clutter(rng: np.random.Generator, canvas: np.ndarray) -> None:
     """Unlabelled text-like things a detector must ignore: signs, long strings, stickers, stripes."""
     H, W = canvas.shape
@@ -124,7 +175,7 @@ def _clutter(rng: np.random.Generator, canvas: np.ndarray) -> None:
         lines = int(rng.integers(1, 4))
         words = [str(rng.choice(_WORDS)) if rng.random() < 0.6 else
                  "".join(rng.choice(list(_CHARS + "  "), int(rng.integers(8, 16)))) for _ in range(lines)]
-        if lines == 1 and len(words[0]) < 8:
+        if lines == 1 and len(words[0]) < 11:  # one short line on a panel would look like a plate
             words[0] = words[0] + " " + str(rng.choice(_WORDS))
         font = int(rng.choice(_FONTS))
         scale = rng.uniform(0.25, 1.4)
@@ -282,6 +333,13 @@ class SceneGenerator:
         for face, quad, (cx, cy, w, h) in placed:  # all bumpers first: none may cover a plate
             if rng.random() < 0.5:
                 _car_context(rng, canvas, cx, cy, w, h)
+        for _face, _quad_, near in placed:
+            if rng.random() < 0.5:
+                _badge(rng, canvas, near)
+            if rng.random() < 0.3:
+                _lamp(rng, canvas, near)
+        for _ in range(int(rng.integers(0, 3))):
+            _badge(rng, canvas, None)
         for face, quad, _ in placed:
             paste(canvas, glow(rng, face) if night else _tone(rng, face), quad)
         if night and rng.random() < 0.5:
