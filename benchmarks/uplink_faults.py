@@ -24,6 +24,7 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections import Counter
 from pathlib import Path
@@ -47,6 +48,7 @@ class Device:
         self.name, self.keys, self.db, self.broker = name, keys, db, broker
         self.committed: dict[int, str] = {}
         self.refused = 0
+        self._readers: dict[int, tuple[threading.Thread, list[str]]] = {}
 
     def launch(self, prefix: str, count: int, rate: float, extra: list[str] = ()) -> subprocess.Popen:
         return subprocess.Popen(
@@ -57,8 +59,25 @@ class Device:
             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
         )
 
+    def wait_capturing(self, proc: subprocess.Popen, timeout: float = 30) -> None:
+        """Read the device's output on a thread; return once it has committed a read,
+        so a SIGKILL lands while it captures and publishes, not while it starts."""
+        lines: list[str] = []
+        t = threading.Thread(target=lambda: lines.extend(proc.stdout), daemon=True)
+        t.start()
+        self._readers[proc.pid] = (t, lines)
+        deadline = time.monotonic() + timeout
+        while not any(x.startswith("C ") for x in list(lines)) and time.monotonic() < deadline:
+            time.sleep(0.02)
+
     def harvest(self, proc: subprocess.Popen, timeout: float | None = 120) -> str:
-        out, _ = proc.communicate(timeout=timeout)
+        if proc.pid in self._readers:
+            proc.wait(timeout)
+            thread, lines = self._readers.pop(proc.pid)
+            thread.join(10)
+            out = "".join(lines)
+        else:
+            out, _ = proc.communicate(timeout=timeout)
         for line in out.splitlines():
             if line.startswith("C "):
                 _, seq, plate = line.split()
@@ -107,7 +126,8 @@ def main() -> None:
         restarts = crashes = 0
         for k in range(args.kills):
             proc = dev.launch(f"K{k}-", 1_000_000, args.rate)
-            time.sleep(0.3 + rnd.random() * 2.5)
+            dev.wait_capturing(proc)
+            time.sleep(rnd.random() * 2.5)
             if k in restart_at:
                 crash = rnd.random() < 0.5
                 broker.restart(kill=crash)
