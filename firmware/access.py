@@ -117,9 +117,13 @@ class Accounts:
         with self._lock:
             if not self.empty():
                 raise AccessDenied("accounts exist already; an administrator must add users")
+            if training_expires <= trained_on:
+                raise AccessDenied("training expiry must be after its completion")
+            _check_name(name)
+            _check_password(password)
+            self._audit(name, "user_bootstrap", None, None, {"user": name, "role": "administrator"})
             self._insert(name, "administrator", password)
             self._training(name, "ALPR policy", trained_on, training_expires, "bootstrap")
-        self._audit(name, "user_bootstrap", None, None, {"user": name, "role": "administrator"})
 
     def add_user(self, by: Session, name: str, role: str, password: str) -> None:
         by.require("users", f"add user {name}")
@@ -128,8 +132,10 @@ class Accounts:
         with self._lock:
             if self._row(name) is not None:
                 raise AccessDenied(f"user {name!r} exists")
+            _check_name(name)
+            _check_password(password)
+            self._audit(by.name, "user_added", by.purpose, by.case, {"user": name, "role": role})
             self._insert(name, role, password)
-        self._audit(by.name, "user_added", by.purpose, by.case, {"user": name, "role": role})
 
     def set_password(self, by: Session, name: str, password: str) -> None:
         if by.name != name:
@@ -138,19 +144,19 @@ class Accounts:
         with self._lock:
             if self._row(name) is None:
                 raise AccessDenied(f"no user {name!r}")
+            self._audit(by.name, "password_set", by.purpose, by.case, {"user": name})
             self._db.execute("UPDATE users SET hash=?, failed=0, locked_until=0 WHERE name=?",
                              (self._ph.hash(password), name))
-        self._audit(by.name, "password_set", by.purpose, by.case, {"user": name})
 
     def disable(self, by: Session, name: str) -> None:
         by.require("users", f"disable {name}")
-        self._db.execute("UPDATE users SET disabled=1 WHERE name=?", (name,))
         self._audit(by.name, "user_disabled", by.purpose, by.case, {"user": name})
+        self._db.execute("UPDATE users SET disabled=1 WHERE name=?", (name,))
 
     def unlock(self, by: Session, name: str) -> None:
         by.require("users", f"unlock {name}")
-        self._db.execute("UPDATE users SET failed=0, locked_until=0 WHERE name=?", (name,))
         self._audit(by.name, "user_unlocked", by.purpose, by.case, {"user": name})
+        self._db.execute("UPDATE users SET failed=0, locked_until=0 WHERE name=?", (name,))
 
     def record_training(self, by: Session, name: str, completed: date, expires: date,
                         course: str = "ALPR policy") -> None:
@@ -159,10 +165,10 @@ class Accounts:
             raise AccessDenied("training expiry must be after its completion")
         if self._row(name) is None:
             raise AccessDenied(f"no user {name!r}")
-        self._training(name, course, completed, expires, by.name)
         self._audit(by.name, "training_recorded", by.purpose, by.case,
                     {"user": name, "course": course, "completed": completed.isoformat(),
                      "expires": expires.isoformat()})
+        self._training(name, course, completed, expires, by.name)
 
     def users(self) -> list[dict[str, Any]]:
         """Accounts with role, lock state and training expiry (never hashes)."""
@@ -232,9 +238,7 @@ class Accounts:
         return None if r is None else dict(zip(("name", "role", "hash", "failed", "locked_until", "disabled"), r))
 
     def _insert(self, name: str, role: str, password: str) -> None:
-        if not isinstance(name, str) or not name.isascii() or not 1 <= len(name) <= 64 or not name.replace(
-                ".", "").replace("-", "").replace("_", "").isalnum():
-            raise AccessDenied("user name: 1-64 letters, digits, '.', '-' or '_'")
+        _check_name(name)
         _check_password(password)
         self._db.execute("INSERT INTO users(name, role, hash, created) VALUES (?,?,?,?)",
                          (name, role, self._ph.hash(password), self.clock().timestamp()))
@@ -250,6 +254,12 @@ class Accounts:
 
     def close(self) -> None:
         self._db.close()
+
+
+def _check_name(name: str) -> None:
+    if not isinstance(name, str) or not name.isascii() or not 1 <= len(name) <= 64 or not name.replace(
+            ".", "").replace("-", "").replace("_", "").isalnum():
+        raise AccessDenied("user name: 1-64 letters, digits, '.', '-' or '_'")
 
 
 def _check_password(password: str) -> None:

@@ -29,6 +29,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from firmware.audit import AuditError
 from firmware.config import Config, ConfigError, parse
 from firmware.envelope import EnvelopeError, iso, open_envelope, parse_time, seal
 from firmware.hotlist.manager import Auditor, TrustedKeys
@@ -119,7 +120,17 @@ class CommandProcessor:
         return self._admin_keys() if callable(self._admin_keys) else self._admin_keys
 
     def handle(self, payload: bytes) -> bytes:
-        """Verify and run one command; always returns a JSON result (never raises)."""
+        """Verify and run one command; always returns a JSON result (never raises).
+
+        A command whose acceptance cannot be written to the audit log is not run."""
+        try:
+            return self._handle(payload)
+        except AuditError as exc:
+            log.error("command not run: %s", exc)
+            return self._result(_peek(payload), False, f"command refused: audit log unavailable ({exc})", None,
+                                self.clock())
+
+    def _handle(self, payload: bytes) -> bytes:
         now = self.clock()
         seen: dict[str, Any] = {}
         try:
@@ -131,6 +142,8 @@ class CommandProcessor:
                 result = self._run(cmd)
             except CommandRefused as exc:
                 return self._refuse(cmd, str(exc), now, accepted=True)
+            except AuditError:
+                raise
             except Exception as exc:  # a handler failed: report it, keep serving
                 log.exception("command %s failed", cmd["command"])
                 return self._refuse(cmd, f"{type(exc).__name__}: {exc}", now, accepted=True)

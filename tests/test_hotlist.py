@@ -266,3 +266,21 @@ def test_gzip_transport_and_bomb_refused(mgr):
         mgr.install(gzip.compress(b" " * (MAX_LIST_BYTES + 10)))
     with pytest.raises(HotlistError, match="truncated|damaged"):
         mgr.install(gzip.compress(data)[:-20])
+
+
+def test_alert_survives_a_broken_audit_log(tmp_path, mgr):
+    from firmware.audit import AuditLog
+    from tests.storekit import make_department, make_read, outbox_for, provision_device
+
+    dk = provision_device(tmp_path / "keys", "pole-1", make_department(tmp_path / "dept"))
+    outbox = outbox_for(tmp_path / "outbox.db", dk, "pole-1")
+    mgr.install(signed_list(DEPT, [entry("7ABC123")]))
+    (tmp_path / "blocked").mkdir()  # the audit log path is unusable, as on a broken disk
+    alerter = Alerter(mgr, outbox, audit=AuditLog(tmp_path / "blocked", DEVICE))
+    ids = alerter.on_read(make_read("7ABC123", images=False))
+    assert len(ids) == 1 and outbox.pending(5)[0].id == ids[0]  # the alert is sealed and queued regardless
+    mgr.audit = AuditLog(tmp_path / "blocked", DEVICE)
+    assert mgr.on_message(signed_list(DEPT, [entry("NEW1234")], version=2)) is None  # logged, not raised
+    assert hits(mgr, "NEW1234") == []  # not installed without its audit record... and the old list stays
+    assert hits(mgr, "7ABC123")
+    outbox.close()

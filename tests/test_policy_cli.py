@@ -101,3 +101,14 @@ def test_users_need_admin_and_report_year_checked(device, capsys):
     assert "--as" in capsys.readouterr().err
     assert main(c + ["users", "bootstrap", "eve", "--trained", "2026-01-05", "--training-expires", "2027-01-05"]) == 2
     assert main(c + ["report", "--year", "99"]) == 2
+
+
+def test_unwritable_audit_log_refuses_with_one_line(device, capsys):
+    tmp, c = device
+    (tmp / "data" / "audit").mkdir(parents=True)
+    (tmp / "data" / "audit" / "audit.log").mkdir()  # unusable, as on a broken disk
+    assert main(c + ["users", "bootstrap", "chief", "--trained", "2026-01-05", "--training-expires", "2027-01-05"]) == 2
+    err = capsys.readouterr().err
+    assert "audit log cannot be written" in err and "Traceback" not in err
+    (tmp / "data" / "audit" / "audit.log").rmdir()  # repaired: nothing happened meanwhile, bootstrap works
+    assert main(c + ["users", "bootstrap", "chief", "--trained", "2026-01-05", "--training-expires", "2027-01-05"]) == 0

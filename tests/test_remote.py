@@ -232,3 +232,13 @@ def test_update_hotlist_gzip_base64(dev):
     res = dev.send(cmd("update_hotlist", args={"hotlist_b64": base64.b64encode(hl).decode()}))
     assert res["ok"] and dev.hotlists.match([("GZIP123", 0.9)])
     assert "not base64" in dev.send(cmd("update_hotlist", args={"hotlist_b64": "!!"}))["error"]
+
+
+def test_command_not_run_when_the_audit_log_cannot_be_written(tmp_path, dev):
+    from firmware.audit import AuditLog
+
+    dev.proc.audit = AuditLog(tmp_path / "blocked", Ed25519PrivateKey.generate())
+    (tmp_path / "blocked").mkdir()  # the log path is unusable, as on a broken or full disk
+    res = dev.send(cmd("reboot"))
+    assert not res["ok"] and "audit log unavailable" in res["error"] and res["nonce"]
+    assert dev.reboots == 0

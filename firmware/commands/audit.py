@@ -13,7 +13,7 @@ import argparse
 import json
 from pathlib import Path
 
-from firmware.commands.users import add_login_args, login
+from firmware.commands.users import add_login_args, audit_guard, login
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -29,6 +29,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     q.set_defaults(func=run)
 
 
+@audit_guard
 def run(args: argparse.Namespace) -> int:
     from firmware import config
     from firmware.audit import verify_log

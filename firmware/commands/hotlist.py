@@ -17,7 +17,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-from firmware.commands.users import add_login_args, login
+from firmware.commands.users import add_login_args, audit_guard, login
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -95,6 +95,7 @@ def _manager(args: argparse.Namespace, audit: Any = None) -> Any:
     return m
 
 
+@audit_guard
 def run(args: argparse.Namespace) -> int:
     from firmware.access import AccessDenied
     from firmware.cli import UserError

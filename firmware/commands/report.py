@@ -13,6 +13,8 @@ import getpass
 import json
 from pathlib import Path
 
+from firmware.commands.users import audit_guard
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     q = sub.add_parser("report", help="annual usage report (HTML and JSON)")
@@ -24,6 +26,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     q.set_defaults(func=run)
 
 
+@audit_guard
 def run(args: argparse.Namespace) -> int:
     from firmware import config
     from firmware.audit import AuditError, AuditLog, verify_log

@@ -9,11 +9,29 @@ POLEWATCH_NEW_PASSWORD (the account being set) for scripted provisioning.
 from __future__ import annotations
 
 import argparse
+import functools
 import getpass
 import json
 import os
 from datetime import date
+from collections.abc import Callable
 from typing import Any
+
+
+def audit_guard(fn: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    """An unwritable audit log stops the command with one clear line: no access goes unrecorded."""
+
+    @functools.wraps(fn)
+    def run(args: argparse.Namespace) -> int:
+        from firmware.audit import AuditError
+        from firmware.cli import UserError
+
+        try:
+            return fn(args)
+        except AuditError as exc:
+            raise UserError(f"refused: the audit log cannot be written ({exc})") from None
+
+    return run
 
 
 def password(env: str, prompt: str) -> str:
@@ -106,6 +124,7 @@ def _date(text: str, what: str) -> date:
         raise UserError(f"{what}: {text!r} is not a date YYYY-MM-DD") from None
 
 
+@audit_guard
 def run(args: argparse.Namespace) -> int:
     from firmware.access import AccessDenied, Accounts
     from firmware.cli import UserError

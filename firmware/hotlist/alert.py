@@ -125,13 +125,19 @@ class Alerter:
             self._pulse()
         if self.audit is not None:
             for i, hit in enumerate(hits):
-                self.audit.record(
-                    "device", "hit", purpose=hit.entry.purpose, case=hit.entry.case,
-                    detail={"record": ids[i] if i < len(ids) else "", "list": hit.entry.list_name,
-                            "version": hit.entry.list_version, "kind": hit.kind, "score": round(hit.score, 4),
-                            "early": early},
-                )
+                self._record_hit(hit, ids[i] if i < len(ids) else "", early)
         return ids
+
+    def _record_hit(self, hit: Any, rid: str, early: bool) -> None:
+        """Audit a hit; a failing audit log is logged, never stops alerts (the sealed alert holds the hit)."""
+        try:
+            self.audit.record(  # type: ignore[union-attr]
+                "device", "hit", purpose=hit.entry.purpose, case=hit.entry.case,
+                detail={"record": rid, "list": hit.entry.list_name, "version": hit.entry.list_version,
+                        "kind": hit.kind, "score": round(hit.score, 4), "early": early},
+            )
+        except Exception:
+            log.exception("audit of hit %s failed", rid)
 
     def _drive(self, pin: int, value: bool) -> None:
         relay = self.relay

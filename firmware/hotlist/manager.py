@@ -153,13 +153,18 @@ class HotlistManager:
             except HotlistError as exc:
                 self._audit("hotlist_refused", actor, detail={"source": source, "error": str(exc)[:500]})
                 raise
+            # audited before it takes effect: no audit record, no change
             self._audit_refused(hl, actor)
-            self._write(hl.name, bytes(data))
+            summary = hl.summary()
+            self._audit("hotlist_installed", actor, detail={"source": source, **summary})
+            try:
+                self._write(hl.name, bytes(data))
+            except OSError as exc:
+                self._audit("hotlist_install_failed", actor, detail={"list": hl.name, "error": str(exc)[:300]})
+                raise HotlistError(f"hot list {hl.name} v{hl.version} not stored: {exc.strerror}") from None
             self.lists[hl.name] = hl
             self._digests[hl.name] = digest
             self._rebuild()
-        summary = hl.summary()
-        self._audit("hotlist_installed", actor, detail={"source": source, **summary})
         return {"list": hl.name, "version": hl.version, "changed": True, **summary}
 
     def _audit_refused(self, hl: HotList, actor: str) -> None:
@@ -194,6 +199,8 @@ class HotlistManager:
             self.install(payload, source="hotlist topic")
         except HotlistError as exc:
             log.warning("hot list from broker refused: %s", exc)
+        except Exception:  # e.g. the audit log cannot be written: keep the old list, say why
+            log.exception("hot list from broker not installed")
         return None
 
     def _rebuild(self) -> None:
