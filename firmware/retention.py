@@ -64,6 +64,10 @@ class EvidenceHolds:
         finally:
             src.close()
         now = self.clock().isoformat()
+        found = sorted({r[0] for r in rows})
+        missing = sorted(set(ids) - set(found))
+        result = {"held": found, "missing": missing, "parts": len(rows), "case": case}
+        self.audit.record(by, "evidence_hold", purpose="investigation", case=case, detail=result)
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             self._db.executemany(
@@ -71,21 +75,15 @@ class EvidenceHolds:
                 [(rid, PART_NAMES[part], kind, seq, data, case, by, now) for rid, part, kind, seq, data in rows
                  if data is not None])
             self._db.execute("COMMIT")
-        found = sorted({r[0] for r in rows})
-        missing = sorted(set(ids) - set(found))
-        result = {"held": found, "missing": missing, "parts": len(rows), "case": case}
-        self.audit.record(by, "evidence_hold", purpose="investigation", case=case, detail=result)
         return result
 
     def release(self, record_ids: Sequence[str], case: str, by: str) -> dict[str, Any]:
         ids = _check_ids(record_ids)
+        self.audit.record(by, "evidence_release", purpose="investigation", case=case, detail={"records": ids})
         with self._lock:
             marks = ",".join("?" * len(ids))
             cur = self._db.execute(f"DELETE FROM held WHERE case_no=? AND id IN ({marks})", [case, *ids])
-        result = {"released_parts": cur.rowcount, "case": case}
-        self.audit.record(by, "evidence_release", purpose="investigation", case=case,
-                          detail={**result, "records": ids})
-        return result
+        return {"released_parts": cur.rowcount, "case": case}
 
     def held(self) -> list[dict[str, Any]]:
         """What is held, without content: id, kind, parts, case, who, when."""

@@ -185,12 +185,13 @@ class HotlistManager:
         if not _SAFE.match(name):
             raise HotlistError(f"bad list name {name[:64]!r}")
         with self._lock:
-            found = self.lists.pop(name, None) is not None
+            found = name in self.lists
+            if found:
+                self._audit("hotlist_removed", actor, detail={"list": name, "reason": reason})
+            self.lists.pop(name, None)
             self._digests.pop(name, None)
             self._path(name).unlink(missing_ok=True)
             self._rebuild()
-        if found:
-            self._audit("hotlist_removed", actor, detail={"list": name, "reason": reason})
         return found
 
     def on_message(self, payload: bytes) -> bytes | None:
