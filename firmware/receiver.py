@@ -36,30 +36,43 @@ RECORD_CHANNELS = ("reads", "alerts", "audit")
 MAX_ENVELOPE = 16 * 1024 * 1024
 
 
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS records(
+    id TEXT PRIMARY KEY, device TEXT NOT NULL, seq INTEGER NOT NULL, kind TEXT NOT NULL,
+    capture_time TEXT, plate TEXT, confidence REAL, received_at DOUBLE PRECISION NOT NULL,
+    record TEXT NOT NULL);
+CREATE UNIQUE INDEX IF NOT EXISTS records_dev_seq ON records(device, seq);
+CREATE TABLE IF NOT EXISTS images(
+    id TEXT NOT NULL, part TEXT NOT NULL, data {blob} NOT NULL, PRIMARY KEY(id, part));
+CREATE TABLE IF NOT EXISTS early_images(
+    id TEXT NOT NULL, part TEXT NOT NULL, device TEXT NOT NULL, envelope {blob} NOT NULL,
+    PRIMARY KEY(id, part));
+"""
+
+
 class ReceiverStore:
-    """Headquarters' record store (SQLite); duplicates are ignored by id."""
+    """Headquarters' record store; duplicates are ignored by id.
+
+    `ReceiverStore(path)` is SQLite; `open_store(url)` also takes
+    `postgresql://...` (needs psycopg). The SQL is the same apart from the
+    placeholder and the blob type."""
 
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        self.db: Any = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=FULL")
-        self.db.executescript(
-            """
-            CREATE TABLE IF NOT EXISTS records(
-                id TEXT PRIMARY KEY, device TEXT NOT NULL, seq INTEGER NOT NULL, kind TEXT NOT NULL,
-                capture_time TEXT, plate TEXT, confidence REAL, received_at REAL NOT NULL,
-                record TEXT NOT NULL);
-            CREATE UNIQUE INDEX IF NOT EXISTS records_dev_seq ON records(device, seq);
-            CREATE TABLE IF NOT EXISTS images(
-                id TEXT NOT NULL, part TEXT NOT NULL, data BLOB NOT NULL, PRIMARY KEY(id, part));
-            CREATE TABLE IF NOT EXISTS early_images(
-                id TEXT NOT NULL, part TEXT NOT NULL, device TEXT NOT NULL, envelope BLOB NOT NULL,
-                PRIMARY KEY(id, part));
-            """
-        )
+        self.db.executescript(SCHEMA.format(blob="BLOB"))
         self.duplicates = 0
+        self._ph = "?"
+
+    # -- dialect seams -------------------------------------------------------
+    def _sql(self, sql: str) -> str:
+        return sql if self._ph == "?" else sql.replace("?", "%s")
+
+    def _exec(self, sql: str, args: tuple = ()) -> Any:
+        return self.db.execute(self._sql(sql), args)
 
     def begin(self) -> None:
         if not self.db.in_transaction:
@@ -69,12 +82,13 @@ class ReceiverStore:
         if self.db.in_transaction:
             self.db.execute("COMMIT")
 
+    # -- records ---------------------------------------------------------------
     def add_record(self, rec: dict[str, Any]) -> bool:
         """Insert a record; False if its id (or device+seq) is already stored."""
         self.begin()
-        cur = self.db.execute(
-            "INSERT OR IGNORE INTO records(id, device, seq, kind, capture_time, plate, confidence, received_at, record)"
-            " VALUES (?,?,?,?,?,?,?,?,?)",
+        cur = self._exec(
+            "INSERT INTO records(id, device, seq, kind, capture_time, plate, confidence, received_at, record)"
+            " VALUES (?,?,?,?,?,?,?,?,?) ON CONFLICT DO NOTHING",
             (
                 rec["id"], rec["device"], rec["seq"], rec["kind"], rec.get("capture_time"), rec.get("plate"),
                 rec.get("confidence"), time.time(), json.dumps(rec, separators=(",", ":")),
@@ -86,44 +100,46 @@ class ReceiverStore:
         return True
 
     def record(self, rid: str) -> dict[str, Any] | None:
-        row = self.db.execute("SELECT record FROM records WHERE id=?", (rid,)).fetchone()
+        row = self._exec("SELECT record FROM records WHERE id=?", (rid,)).fetchone()
         return json.loads(row[0]) if row else None
 
     def add_image(self, rid: str, part: str, data: bytes) -> bool:
         self.begin()
-        cur = self.db.execute("INSERT OR IGNORE INTO images(id, part, data) VALUES (?,?,?)", (rid, part, data))
+        cur = self._exec("INSERT INTO images(id, part, data) VALUES (?,?,?) ON CONFLICT DO NOTHING", (rid, part, data))
         return cur.rowcount > 0
 
     def hold_early_image(self, rid: str, part: str, device: str, blob: bytes) -> None:
         self.begin()
-        self.db.execute(
-            "INSERT OR IGNORE INTO early_images(id, part, device, envelope) VALUES (?,?,?,?)", (rid, part, device, blob)
+        self._exec(
+            "INSERT INTO early_images(id, part, device, envelope) VALUES (?,?,?,?) ON CONFLICT DO NOTHING",
+            (rid, part, device, blob),
         )
 
     def take_early_images(self, rid: str) -> list[tuple[str, str, bytes]]:
-        rows = self.db.execute("SELECT part, device, envelope FROM early_images WHERE id=?", (rid,)).fetchall()
+        rows = self._exec("SELECT part, device, envelope FROM early_images WHERE id=?", (rid,)).fetchall()
         if rows:
             self.begin()
-            self.db.execute("DELETE FROM early_images WHERE id=?", (rid,))
-        return rows
+            self._exec("DELETE FROM early_images WHERE id=?", (rid,))
+        return [(r[0], r[1], bytes(r[2])) for r in rows]
 
     def gaps(self) -> dict[str, list[list[int]]]:
         """Per device, the missing sequence ranges [first, last] below its highest seq."""
         out: dict[str, list[list[int]]] = defaultdict(list)
-        rows = self.db.execute(
+        rows = self._exec(
             "SELECT device, prev, seq FROM (SELECT device, seq, LAG(seq, 1, 0) OVER "
-            "(PARTITION BY device ORDER BY seq) AS prev FROM records) WHERE seq > prev + 1"
-        )
+            "(PARTITION BY device ORDER BY seq) AS prev FROM records) AS s WHERE seq > prev + 1 ORDER BY device, seq"
+        ).fetchall()
         for device, prev, seq in rows:
             out[device].append([prev + 1, seq - 1])
         return dict(out)
 
     def report(self) -> dict[str, Any]:
         devices = {}
-        for device, n, lo, hi, reads, alerts, audit in self.db.execute(
-            "SELECT device, count(*), min(seq), max(seq), sum(kind='read'), sum(kind='alert'), sum(kind='audit') "
+        for device, n, lo, hi, reads, alerts, audit in self._exec(
+            "SELECT device, count(*), min(seq), max(seq), sum(CASE WHEN kind='read' THEN 1 ELSE 0 END), "
+            "sum(CASE WHEN kind='alert' THEN 1 ELSE 0 END), sum(CASE WHEN kind='audit' THEN 1 ELSE 0 END) "
             "FROM records GROUP BY device"
-        ):
+        ).fetchall():
             devices[device] = {
                 "records": n, "first_seq": lo, "last_seq": hi, "reads": reads, "alerts": alerts, "audit": audit,
             }
@@ -131,12 +147,53 @@ class ReceiverStore:
         for device, g in gaps.items():
             devices[device]["gaps"] = g
             devices[device]["missing"] = sum(b - a + 1 for a, b in g)
-        images = self.db.execute("SELECT count(*) FROM images").fetchone()[0]
+        images = self._exec("SELECT count(*) FROM images").fetchone()[0]
         return {"devices": devices, "images": images, "duplicates_ignored": self.duplicates}
 
     def close(self) -> None:
         self.commit()
         self.db.close()
+
+
+class PostgresReceiverStore(ReceiverStore):
+    """The same store in PostgreSQL (psycopg 3); `schema` keeps deployments or tests apart."""
+
+    def __init__(self, url: str, schema: str | None = None) -> None:
+        try:
+            import psycopg
+        except ImportError:
+            raise RuntimeError("PostgreSQL storage needs the 'psycopg' package (pip install 'psycopg[binary]')") from None
+        self.path = Path(url.split("@")[-1])  # for messages only; never holds a password
+        self.db = psycopg.connect(url, autocommit=True)
+        self._ph = "%s"
+        self.duplicates = 0
+        self._tx = False
+        if schema:
+            if not schema.replace("_", "").isalnum():
+                raise ValueError(f"schema name {schema!r}: letters, digits and '_' only")
+            self.db.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+            self.db.execute(f"SET search_path TO {schema}")
+        for stmt in SCHEMA.format(blob="BYTEA").split(";"):
+            if stmt.strip():
+                self.db.execute(stmt)
+
+    def begin(self) -> None:
+        if not self._tx:
+            self.db.execute("BEGIN")
+            self._tx = True
+
+    def commit(self) -> None:
+        if self._tx:
+            self.db.execute("COMMIT")
+            self._tx = False
+
+
+def open_store(url: str) -> ReceiverStore:
+    """`postgresql://user@host/db[#schema]` or a SQLite path / `sqlite:///path`."""
+    if url.startswith(("postgresql://", "postgres://")):
+        base, _, schema = url.partition("#")
+        return PostgresReceiverStore(base, schema or None)
+    return ReceiverStore(Path(url.removeprefix("sqlite:///")))
 
 
 class Receiver:

@@ -11,12 +11,11 @@ import argparse
 import json
 import logging
 import threading
-from pathlib import Path
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("receive", help="department receiver: verify, open, store and acknowledge records")
-    p.add_argument("--db", required=True, help="SQLite file (or sqlite:///path)")
+    p.add_argument("--db", required=True, help="SQLite file, sqlite:///path or postgresql://user@host/db[#schema]")
     p.add_argument("--report", action="store_true", help="print counts and sequence gaps, then exit")
     p.add_argument("--host", default="localhost")
     p.add_argument("--port", type=int, default=8883)
@@ -31,21 +30,25 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def _db_path(url: str) -> Path:
+def _open_store(url: str):  # -> ReceiverStore
     from firmware.cli import UserError
+    from firmware.receiver import open_store
 
-    if url.startswith(("postgresql:", "postgres:")):
-        raise UserError("PostgreSQL storage is not built into this receiver yet; use a SQLite path")
-    return Path(url.removeprefix("sqlite:///"))
+    try:
+        return open_store(url)
+    except (RuntimeError, ValueError) as exc:
+        raise UserError(str(exc)) from None
+    except Exception as exc:  # noqa: BLE001 - a database driver error, shown in one line
+        raise UserError(f"cannot open {url.split('@')[-1]}: {exc}") from None
 
 
 def run(args: argparse.Namespace) -> int:
     from firmware import keys as K
     from firmware.cli import UserError
-    from firmware.receiver import Receiver, ReceiverStore
+    from firmware.receiver import Receiver
     from firmware.seal import Opener
 
-    store = ReceiverStore(_db_path(args.db))
+    store = _open_store(args.db)
     if args.report:
         print(json.dumps(store.report(), indent=2))
         return 0
