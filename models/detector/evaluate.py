@@ -11,14 +11,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
-import time
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
-from firmware.recognition.detect import Detection, iou_matrix, postprocess, preprocess
+from firmware.recognition.detect import iou_matrix, postprocess, preprocess
 
 
 def match(pred: np.ndarray, gt: np.ndarray) -> tuple[int, int]:
@@ -39,41 +37,8 @@ def match(pred: np.ndarray, gt: np.ndarray) -> tuple[int, int]:
     return detected, false
 
 
-def evaluate_set(scenes, detect: Callable[[np.ndarray], list[Detection]]) -> dict:
-    """Run ``detect`` over scenes (objects with .image, .boxes) and score it."""
-    n_gt = n_det = n_fp = 0
-    times = []
-    for s in scenes:
-        t = time.perf_counter()
-        dets = detect(s.image)
-        times.append((time.perf_counter() - t) * 1000)
-        pred = np.array([[d.box[0], d.box[1], d.box[0] + d.box[2], d.box[1] + d.box[3]] for d in dets], np.float32)
-        d, f = match(pred, s.boxes)
-        n_gt += len(s.boxes)
-        n_det += d
-        n_fp += f
-    return {
-        "images": len(scenes),
-        "plates": n_gt,
-        "recall": round(n_det / max(n_gt, 1), 4),
-        "fp_per_image": round(n_fp / max(len(scenes), 1), 4),
-        "ms_median": round(statistics.median(times), 2) if times else None,
-    }
-
-
-def sweep(model: Path, sets: dict, thresholds: list[float], threads: int = 2, nms_iou: float = 0.45) -> dict:
-    """Run the ONNX model once per image, score every threshold: {threshold: {set: figures}}."""
-    import onnxruntime as ort
-
-    so = ort.SessionOptions()
-    so.intra_op_num_threads = threads
-    sess = ort.InferenceSession(str(model), so, providers=["CPUExecutionProvider"])
-    raw = {}
-    for name, scenes in sets.items():
-        raw[name] = []
-        for s in scenes:
-            x, lb = preprocess(s.image)
-            raw[name].append((sess.run(None, {"image": x}), lb, s.boxes))
+def score_outputs(raw: dict, thresholds: list[float], nms_iou: float = 0.45) -> dict:
+    """{set: [(outputs, letterbox, gt boxes)]} -> {threshold: {set: figures}}; the model ran once."""
     out: dict = {}
     for th in thresholds:
         out[th] = {}
@@ -87,6 +52,27 @@ def sweep(model: Path, sets: dict, thresholds: list[float], threads: int = 2, nm
             out[th][name] = {"images": len(items), "plates": n_gt, "recall": round(n_det / max(n_gt, 1), 4),
                              "fp_per_image": round(n_fp / max(len(items), 1), 4)}
     return out
+
+
+def run_all(run: Callable[[np.ndarray], list[np.ndarray]], sets: dict) -> dict:
+    """Run a model (preprocessed input -> [heatmap, box]) over every scene of every set."""
+    raw = {}
+    for name, scenes in sets.items():
+        raw[name] = []
+        for s in scenes:
+            x, lb = preprocess(s.image)
+            raw[name].append((run(x), lb, s.boxes))
+    return raw
+
+
+def sweep(model: Path, sets: dict, thresholds: list[float], threads: int = 2, nms_iou: float = 0.45) -> dict:
+    """Run the ONNX model once per image, score every threshold: {threshold: {set: figures}}."""
+    import onnxruntime as ort
+
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = threads
+    sess = ort.InferenceSession(str(model), so, providers=["CPUExecutionProvider"])
+    return score_outputs(run_all(lambda x: sess.run(None, {"image": x}), sets), thresholds, nms_iou)
 
 
 def main() -> None:
