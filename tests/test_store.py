@@ -14,8 +14,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from firmware.store import StoreFull
-from storekit import make_department, make_read, outbox_for, provision_device
+from firmware.config import StoreConfig
+from firmware.seal import Sealer
+from firmware.store import Outbox, StoreError, StoreFull
+from storekit import SITE, make_department, make_read, outbox_for, provision_device
 
 HERE = Path(__file__).resolve().parent
 
@@ -146,6 +148,26 @@ def test_corrupt_database_moved_aside_and_reported(dev):
     # numbering continues above every sequence number ever issued
     assert ob.next_seq > 5 and events[0][1]["seq_resumes_at"] == ob.next_seq
     ob.add_read(make_read("AFTER1"))
+    assert ob.backlog()["backlog_records"] == 1
+    ob.close()
+
+
+def test_locked_database_is_not_mistaken_for_corruption(dev):
+    db = dev["tmp"] / "o.db"
+    ob = outbox_for(db, dev["dk"], "pole-store")
+    ob.add_read(make_read("LOCK1"))
+    ob.close()
+    holder = sqlite3.connect(db, isolation_level=None)
+    holder.execute("PRAGMA locking_mode=EXCLUSIVE")
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        with pytest.raises(StoreError, match="cannot open"):
+            Outbox(db, StoreConfig(), Sealer.from_keys(dev["dk"], "pole-store"), location=SITE, busy_timeout_s=0.2)
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert not list(dev["tmp"].glob("o.db.corrupt-*"))
+    ob = outbox_for(db, dev["dk"], "pole-store")
     assert ob.backlog()["backlog_records"] == 1
     ob.close()
 

@@ -102,6 +102,7 @@ class Outbox:
         location: dict[str, Any] | None = None,
         audit: AuditCallback | None = None,
         integrity_check: bool = True,
+        busy_timeout_s: float = 30.0,
     ) -> None:
         self.path = Path(path)
         self.cfg = cfg
@@ -109,6 +110,7 @@ class Outbox:
         self.device_id = sealer.device_id
         self.location = location
         self._audit = audit
+        self._busy_timeout_s = busy_timeout_s
         self._lock = threading.RLock()
         self._batch_depth = 0
         self._pending_audit: list[tuple[str, dict[str, Any]]] = []
@@ -130,7 +132,7 @@ class Outbox:
 
     # -- opening and recovery -------------------------------------------------
     def _connect(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(self.path, timeout=30, check_same_thread=False, isolation_level=None)
+        conn = sqlite3.connect(self.path, timeout=self._busy_timeout_s, check_same_thread=False, isolation_level=None)
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=FULL")
         conn.execute("PRAGMA foreign_keys=ON")
@@ -150,8 +152,11 @@ class Outbox:
                 conn.close()
             except Exception:  # noqa: BLE001 - the handle may be half-open
                 pass
-            if isinstance(exc, sqlite3.OperationalError) and "disk" in str(exc).lower():
-                raise StoreFull(f"{self.path}: disk full while opening the outbox: {exc}") from None
+            if isinstance(exc, sqlite3.OperationalError):
+                # locked, unreadable, disk full: the file may be healthy, never move it aside
+                if _is_full(exc):
+                    raise StoreFull(f"{self.path}: disk full while opening the outbox: {exc}") from None
+                raise StoreError(f"{self.path}: cannot open the outbox: {exc}") from None
             self.recovered_from = self._move_aside(str(exc))
             conn = self._connect()
             self._create_schema(conn)
