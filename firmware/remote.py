@@ -266,8 +266,7 @@ class CommandProcessor:
 
     def _set_config(self, args: dict[str, Any]) -> dict[str, Any]:
         h = self.h
-        get, apply = _need(h.get_config, "set_config"), _need(h.apply_config, "set_config")
-        old = get()
+        old = _need(h.get_config, "set_config")()
         if isinstance(args.get("config"), dict) and "patch" not in args:
             data = args["config"]
         elif isinstance(args.get("patch"), dict) and "config" not in args:
@@ -280,6 +279,7 @@ class CommandProcessor:
             raise CommandRefused(str(exc)) from None
         if new.device.id != old.device.id or new.device.agency != old.device.agency:
             raise CommandRefused("set_config: device.id and device.agency are provisioned, not configured")
+        apply = _need(h.apply_config, "set_config")  # checked after validation: a bad config is named first
         applied = apply(new) or {}
         healthy = h.health_check() if h.health_check is not None else True
         if not healthy:

@@ -108,3 +108,25 @@ def test_hostile_bytes_on_cmd_get_an_error_result(pole):
     # the audit entries are mirrored to the department as sealed audit records in the outbox
     kinds = {i.kind for i in pole["outbox"].pending(1000)}
     assert "audit" in kinds or pole["outbox"].backlog()["backlog_records"] == 0
+
+
+def test_fleet_cli_send_and_status(pole, tmp_path, capsys):
+    from firmware.cli import main
+    from firmware.envelope import private_key_pem
+
+    broker, name = pole["broker"], pole["name"]
+    cert, key = broker.client_cert("hq-admin")
+    (tmp_path / "alice.pem").write_bytes(private_key_pem(ADMIN))
+    conn = ["--host", broker.host, "--port", str(broker.port), "--ca", str(broker.ca_file), "--cert", str(cert),
+            "--cert-key", str(key), "--agency", broker.agency]
+    assert main(["fleet", "send", "status", "--device", name, "--key", str(tmp_path / "alice.pem"),
+                 "--issuer", "alice", "--wait", "10"] + conn) == 0
+    res = json.loads(capsys.readouterr().out.splitlines()[-1])
+    assert res["device"] == name and res["answered"] and res["ok"]
+    assert main(["fleet", "send", "set_config", "--device", name, "--patch", '{"camera": {"fsp": 1}}',
+                 "--key", str(tmp_path / "alice.pem"), "--issuer", "alice"] + conn) == 1
+    assert "camera.fsp" in json.loads(capsys.readouterr().out.splitlines()[-1])["error"]
+    assert main(["fleet", "status", "--wait", "1.5"] + conn) == 0
+    rows = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    assert any(r["device"] == name and r["status"] == "online" for r in rows)
+    assert main(["fleet", "status", "--host", broker.host, "--port", str(broker.port)]) == 2  # no TLS files
