@@ -161,7 +161,7 @@ class AuditLog:
             for line in f:
                 try:
                     yield json.loads(line)
-                except json.JSONDecodeError:
+                except (ValueError, RecursionError):
                     continue
 
     def verify(self, public_key: Ed25519PublicKey | None = None) -> VerifyResult:
@@ -198,7 +198,7 @@ def verify_log(path: Path | str, public_key: Ed25519PublicKey, head_path: Path |
 def _check_line(line: bytes, seq: int, prev: str, key: Ed25519PublicKey) -> str | None:
     try:
         entry = json.loads(line)
-    except (json.JSONDecodeError, UnicodeDecodeError):
+    except (ValueError, RecursionError):  # bad JSON, bad UTF-8, absurd numbers
         return "not valid JSON (edited or damaged)"
     if not isinstance(entry, dict) or tuple(sorted(entry)) != tuple(sorted(FIELDS)):
         return "fields are not those of an audit entry"
@@ -233,8 +233,7 @@ def _check_head(head_path: Path, n: int, last_hash: str, key: Ed25519PublicKey) 
         if (_canonical(head) + "\n").encode() != raw:
             raise ValueError("not in signed form")
         key.verify(_sig_bytes(head.pop("sig")), _canonical(head).encode())
-    except (json.JSONDecodeError, UnicodeDecodeError, InvalidSignature, ValueError, TypeError, KeyError,
-            AttributeError):
+    except (ValueError, RecursionError, InvalidSignature, TypeError, KeyError, AttributeError):
         return [f"head file {head_path.name} is damaged or not signed by the device"]
     if head.get("seq") != n:
         return [f"head says {head.get('seq')} entries, log has {n} (entries cut off or added)"]

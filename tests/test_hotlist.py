@@ -284,3 +284,9 @@ def test_alert_survives_a_broken_audit_log(tmp_path, mgr):
     assert hits(mgr, "NEW1234") == []  # not installed without its audit record... and the old list stays
     assert hits(mgr, "7ABC123")
     outbox.close()
+
+
+@pytest.mark.parametrize("payload", [b'{"a": ' + b"9" * 5000 + b"}", b"[" * 100000 + b"]" * 100000])
+def test_pathological_json_list_refused(mgr, payload):
+    with pytest.raises(HotlistError):
+        mgr.install(payload)

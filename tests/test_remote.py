@@ -242,3 +242,10 @@ def test_command_not_run_when_the_audit_log_cannot_be_written(tmp_path, dev):
     res = dev.send(cmd("reboot"))
     assert not res["ok"] and "audit log unavailable" in res["error"] and res["nonce"]
     assert dev.reboots == 0
+
+
+@pytest.mark.parametrize("payload", [b'{"a": ' + b"9" * 5000 + b"}", b"[" * 100000 + b"]" * 100000,
+                                     b'{"format":"polewatch-command/1","key_id":"x","payload":"\\ud800","signature":"00"}'])
+def test_pathological_json_is_refused_not_raised(dev, payload):
+    res = dev.send(payload)
+    assert not res["ok"] and res["error"].startswith("command refused")

@@ -66,14 +66,14 @@ def _command_args(args: argparse.Namespace) -> dict[str, Any]:
     if args.args_json:
         try:
             out = json.loads(args.args_json)
-        except json.JSONDecodeError as exc:
+        except (ValueError, RecursionError) as exc:
             raise UserError(f"--args: not JSON: {exc}") from None
         if not isinstance(out, dict):
             raise UserError("--args: expected a JSON object")
     if args.patch:
         try:
             out["patch"] = json.loads(args.patch)
-        except json.JSONDecodeError as exc:
+        except (ValueError, RecursionError) as exc:
             raise UserError(f"--patch: not JSON: {exc}") from None
     if args.hotlist:
         try:

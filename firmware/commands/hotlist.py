@@ -67,7 +67,7 @@ def _entries(path: Path) -> list[dict[str, Any]]:
         return [{k: r[k] for k in need} for r in rows]
     try:
         data = json.loads(text)
-    except json.JSONDecodeError as exc:
+    except (ValueError, RecursionError) as exc:
         raise UserError(f"{path}: not JSON: {exc}") from None
     if not isinstance(data, list):
         raise UserError(f"{path}: expected a JSON list of entries")

@@ -61,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
     if args.stats:
         try:
             stats = json.loads(Path(args.stats).read_text())
-        except (OSError, json.JSONDecodeError) as exc:
+        except (OSError, ValueError, RecursionError) as exc:
             raise UserError(f"{args.stats}: {exc}") from None
         if not isinstance(stats, dict):
             raise UserError(f"{args.stats}: expected a JSON object")
@@ -87,5 +87,5 @@ def _entries(path: Path):
         for line in f:
             try:
                 yield json.loads(line)
-            except json.JSONDecodeError:
+            except (ValueError, RecursionError):
                 continue
