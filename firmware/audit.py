@@ -86,9 +86,10 @@ class AuditLog:
         detail: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         """Append one signed entry and mirror it; AuditError if it cannot be written."""
-        detail_json = _canonical(detail or {})
+        # any value becomes JSON (paths, times: their text), so a caller's odd detail never loses the entry
+        detail_json = json.dumps(detail or {}, sort_keys=True, separators=(",", ":"), ensure_ascii=True, default=str)
         if len(detail_json) > MAX_DETAIL_CHARS:
-            detail = {"truncated": detail_json[:MAX_DETAIL_CHARS]}
+            detail_json = _canonical({"truncated": detail_json[:MAX_DETAIL_CHARS]})
         with self._lock:
             try:
                 fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600)
@@ -104,7 +105,7 @@ class AuditLog:
                     "action": str(action)[:128],
                     "purpose": None if purpose is None else str(purpose)[:128],
                     "case": None if case is None else str(case)[:128],
-                    "detail": json.loads(_canonical(detail or {})),
+                    "detail": json.loads(detail_json),
                     "prev": prev,
                 }
                 entry["sig"] = self.signer.sign(_canonical(entry).encode()).hex()

@@ -112,3 +112,12 @@ def test_two_processes_keep_one_chain(tmp_path, key):
         p.join(30)
     res = verify_log(path, key.public_key())
     assert res.ok and res.entries == 40, res.errors
+
+
+def test_odd_detail_values_are_recorded_as_text(tmp_path, key):
+    from datetime import datetime, timezone
+
+    log = AuditLog(tmp_path / "a.log", key)
+    e = log.record("ops", "x", detail={"path": tmp_path, "when": datetime(2026, 1, 1, tzinfo=timezone.utc)})
+    assert e["detail"]["path"] == str(tmp_path) and e["detail"]["when"].startswith("2026-01-01")
+    assert log.verify().ok
