@@ -224,10 +224,12 @@ def test_sigkill_during_capture_loses_no_committed_read(dev):
              "--device", "pole-store", "--count", "100000", "--prefix", f"K{run}-", "--images"],
             stdout=subprocess.PIPE, text=True,
         )
-        time.sleep(1.5 + rnd.random())
+        first = proc.stdout.readline()  # the first committed read: capture is under way
+        lines = [first]
+        time.sleep(0.2 + 0.6 * rnd.random())
         proc.send_signal(signal.SIGKILL)
         out, _ = proc.communicate()
-        for line in out.splitlines():
+        for line in lines + out.splitlines():
             if line.startswith("C "):
                 _, seq, plate = line.split()
                 committed[int(seq)] = plate
