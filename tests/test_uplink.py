@@ -281,3 +281,52 @@ def test_acl_device_cannot_touch_another_devices_topics(broker):
     finally:
         for c in (hq, mallory, admin, dev_b):
             c.close()
+
+
+def test_backoff_grows_with_jitter_and_resets():
+    import random
+
+    from firmware.uplink.backoff import Backoff, TokenBucket
+
+    b = Backoff(1.0, 60.0, random.Random(3))
+    delays = [b.next_delay() for _ in range(10)]
+    caps = [min(60.0, 2.0**i) for i in range(10)]
+    assert all(c / 2 <= d <= c for d, c in zip(delays, caps))
+    assert len({round(d / c, 6) for d, c in zip(delays, caps)}) > 5  # jittered, not lockstep
+    b.reset()
+    assert b.next_delay() <= 1.0
+    bucket = TokenBucket(10_000)
+    assert bucket.try_take(15_000) and not bucket.try_take(10_000)
+    assert TokenBucket(None).try_take(10**9)
+
+
+def test_last_will_offline_when_the_device_process_is_killed(tmp_path, broker):
+    import signal
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    dept = make_department(tmp_path / "dept")
+    provision_device(tmp_path / "keys", "pole-will", dept, broker, register_dir=tmp_path / "devices")
+    status = broker.topic("pole-will", "status")
+    admin = Listener(broker, "hq-admin", [status])
+    proc = subprocess.Popen(
+        [sys.executable, str(Path(__file__).parent / "fault_device.py"), "--keys", str(tmp_path / "keys"),
+         "--db", str(tmp_path / "o.db"), "--device", "pole-will", "--host", broker.host, "--port", str(broker.port),
+         "--count", "1"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while admin.on(status)[-1:] != [b"online"] and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert admin.on(status)[-1:] == [b"online"]
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+        deadline = time.monotonic() + 10
+        while admin.on(status)[-1:] != [b"offline"] and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert admin.on(status)[-1:] == [b"offline"]  # the broker published the last will
+    finally:
+        proc.kill()
+        admin.close()
