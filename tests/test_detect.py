@@ -120,3 +120,33 @@ def test_shipped_model_finds_a_plate_in_a_composite_scene():
             u, v = dets[0].box[0] + dets[0].box[2] / 2, dets[0].box[1] + dets[0].box[3] / 2
             hits += x1 - 4 <= u <= x2 + 4 and y1 - 4 <= v <= y2 + 4
     assert hits >= 3
+
+
+def test_scene_generator_boxes_cover_the_pasted_plates():
+    from models.synth.scenes import SceneGenerator
+
+    rng = np.random.default_rng(3)
+    flat = np.full(DETECTOR_INPUT, 200, np.uint8)
+    black = [(1.0, lambda rng, night: np.zeros((40, 90), np.uint8))]  # a dark face on a light background
+    gen = SceneGenerator(backgrounds=[], plate_makers=black, min_width=30.0, distractors=False)
+    for _ in range(5):
+        img, boxes, corners = gen.sample(rng, size=DETECTOR_INPUT, background=flat, n_plates=2, night=False)
+        assert img.shape == DETECTOR_INPUT and img.dtype == np.uint8
+        assert boxes.shape == (2, 4) and corners.shape == (2, 4, 2)
+        np.testing.assert_allclose(boxes[:, :2], corners.min(1).clip(0), atol=1e-3)
+        for x1, y1, x2, y2 in boxes:  # camera effects are monotone: the face stays darker than the scene
+            cx, cy, qw, qh = (x1 + x2) / 2, (y1 + y2) / 2, (x2 - x1) / 4, (y2 - y1) / 4
+            centre = img[int(cy - qh) : int(cy + qh) + 1, int(cx - qw) : int(cx + qw) + 1]
+            assert np.median(centre) < np.median(img) - 10
+
+
+def test_training_targets_peak_at_the_box_centre():
+    from models.detector.data import gaussian_targets
+
+    heat, reg, wt = gaussian_targets(np.array([[40, 20, 100, 40]], np.float32), (24, 40))
+    j, i = np.unravel_index(np.argmax(heat[0]), heat[0].shape)
+    assert (i, j) == (70 // STRIDE, 30 // STRIDE) and heat[0, j, i] == 1.0
+    outputs = [heat[None], reg[None]]
+    lb = Letterbox(scale=1.0, pad_x=0, pad_y=0, frame_width=160, frame_height=96)
+    dets = postprocess(outputs, lb, threshold=0.99, nms_iou=0.45, max_plates=4)
+    assert len(dets) == 1 and dets[0].box == (40, 20, 60, 20)

@@ -188,7 +188,7 @@ def postprocess(
     result: list[Detection] = []
     for i in keep:
         x1, y1, x2, y2 = boxes[i]
-        x, y = int(np.floor(x1)), int(np.floor(y1))
-        w, h = int(np.ceil(x2)) - x, int(np.ceil(y2)) - y
+        x, y = int(round(float(x1))), int(round(float(y1)))
+        w, h = max(1, int(round(float(x2))) - x), max(1, int(round(float(y2))) - y)
         result.append(Detection(box=(x, y, w, h), score=float(scores[i])))
     return result

@@ -271,6 +271,7 @@ class SceneGenerator:
     plate_makers: list[tuple[float, PlateMaker]] = field(default_factory=lambda: [(1.0, simple_plate)])
     min_width: float = 12.0
     max_width: float = 220.0
+    distractors: bool = True  # clutter, badges, lamps, bumpers; off only to test the pasting alone
 
     def _face(self, rng: np.random.Generator, night: bool) -> np.ndarray:
         w = np.array([p for p, _ in self.plate_makers], np.float64)
@@ -309,7 +310,7 @@ class SceneGenerator:
             canvas = night_look(rng, canvas)
         if n_plates is None:
             n_plates = int(rng.choice([0, 1, 1, 1, 2, 2, 3, 4]))
-        for _ in range(int(rng.integers(0, 5)) if rng.random() < 0.7 else 0):
+        for _ in range(int(rng.integers(0, 5)) if rng.random() < 0.7 and self.distractors else 0):
             _clutter(rng, canvas)
         boxes: list[np.ndarray] = []
         quads: list[np.ndarray] = []
@@ -330,19 +331,19 @@ class SceneGenerator:
             placed.append((face, quad, (cx, cy, w, h)))
             boxes.append(box)
             quads.append(quad)
-        for face, quad, (cx, cy, w, h) in placed:  # all bumpers first: none may cover a plate
+        for face, quad, (cx, cy, w, h) in placed if self.distractors else []:  # bumpers first: none may cover a plate
             if rng.random() < 0.5:
                 _car_context(rng, canvas, cx, cy, w, h)
-        for _face, _quad_, near in placed:
+        for _face, _quad_, near in placed if self.distractors else []:
             if rng.random() < 0.5:
                 _badge(rng, canvas, near)
             if rng.random() < 0.3:
                 _lamp(rng, canvas, near)
-        for _ in range(int(rng.integers(0, 3))):
+        for _ in range(int(rng.integers(0, 3)) if self.distractors else 0):
             _badge(rng, canvas, None)
         for face, quad, _ in placed:
             paste(canvas, glow(rng, face) if night else _tone(rng, face), quad)
-        if night and rng.random() < 0.5:
+        if night and self.distractors and rng.random() < 0.5:
             for _ in range(int(rng.integers(1, 4))):
                 _clutter(rng, canvas)
         canvas = photometric(rng, canvas)
