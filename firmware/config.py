@@ -122,7 +122,8 @@ class RecognitionConfig(Section):
     runtime: Literal["onnxruntime", "tensorrt"] = "onnxruntime"
     models_dir: Path | None = None
     threads: int = Field(0, ge=0, le=64)
-    detector_threshold: float = Field(0.35, gt=0, lt=1)
+    detector_threshold: float | None = Field(None, gt=0, lt=1, description="default: the manifest's threshold")
+    min_read_confidence: float = Field(0.0, ge=0, le=1)
     nms_iou: float = Field(0.45, gt=0, lt=1)
     max_plates: int = Field(16, ge=1, le=256)
     top_n: int = Field(5, ge=1, le=50)

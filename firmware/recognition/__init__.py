@@ -100,6 +100,7 @@ class Recognizer:
         self.detector = self.runtime.load(models["detector"])
         self.ocr = self.runtime.load(models["ocr"])
         self.temperature = float(models["ocr"].extra.get("temperature", 1.0))
+        self.threshold = cfg.detector_threshold or float(models["detector"].extra.get("threshold", 0.35))
         self.last_timings: dict[str, float] = {}
 
     @classmethod
@@ -114,7 +115,7 @@ class Recognizer:
     def detect(self, frame: np.ndarray) -> list[detect.Detection]:
         tensor, lb = detect.preprocess(frame)
         outs = self.detector.run(tensor)
-        return detect.postprocess(outs, lb, self.cfg.detector_threshold, self.cfg.nms_iou, self.cfg.max_plates)
+        return detect.postprocess(outs, lb, self.threshold, self.cfg.nms_iou, self.cfg.max_plates)
 
     def read_crops(self, crops: list[np.ndarray], boxes: list[tuple[int, int, int, int]] | None = None,
                    scores: list[float] | None = None) -> list[PlateResult]:
@@ -145,6 +146,6 @@ class Recognizer:
         results = self.read_crops(crops, [d.box for d in dets], [d.score for d in dets]) if dets else []
         t2 = time.perf_counter()
         self.last_timings = {"detect_ms": (t1 - t0) * 1e3, "ocr_ms": (t2 - t1) * 1e3}
-        results = [r for r in results if r.plate]
+        results = [r for r in results if r.plate and r.confidence >= self.cfg.min_read_confidence]
         results.sort(key=lambda r: -r.confidence)
         return results

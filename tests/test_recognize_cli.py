@@ -1,0 +1,111 @@
+"""`polewatch recognize` and `polewatch eval` as a user runs them, on the shipped models."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from models import MODELS_DIR
+from models.synth.plates import render_plate
+
+pytestmark = pytest.mark.skipif(not (MODELS_DIR / "manifest.json").exists(), reason="models not exported yet")
+CLI = [sys.executable, "-m", "firmware.cli"]
+
+
+def polewatch(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([*CLI, *args], capture_output=True, text=True, timeout=300, cwd=cwd)
+
+
+@pytest.fixture(scope="module")
+def images(tmp_path_factory) -> tuple[Path, list[str]]:
+    d = tmp_path_factory.mktemp("imgs")
+    rng = np.random.default_rng(7)
+    texts = []
+    for i in range(6):
+        img, text = render_plate(rng, text=["7ABC123", "4KXM512", "GRT8841", "5TRW228", "ZX9Y21", "8PLT440"][i],
+                                 degrade=False)
+        cv2.imwrite(str(d / f"crop{i}.png"), cv2.resize(img, (240, 120)))
+        texts.append(text)
+    frame = np.full((720, 1280, 3), 95, np.uint8)
+    frame[300:390, 500:680] = cv2.resize(cv2.imread(str(d / "crop0.png")), (180, 90))
+    cv2.imwrite(str(d / "scene.jpg"), frame)
+    (d / "corrupt.jpg").write_bytes(b"\xff\xd8\xff\xe0 this is not really a jpeg")
+    return d, texts
+
+
+def test_crop_json_contract_and_reads(images):
+    d, texts = images
+    crops = sorted(d.glob("crop*.png"))
+    r = polewatch("recognize", "--crop", "--json", "--top", "3", *map(str, crops))
+    assert r.returncode == 0, r.stderr
+    lines = [json.loads(x) for x in r.stdout.splitlines()]
+    assert [x["image"] for x in lines] == [str(c) for c in crops]
+    right = 0
+    for line, text in zip(lines, texts):
+        assert line["ms"] > 0
+        for p in line["plates"]:
+            assert set(p) == {"plate", "confidence", "box", "candidates"}
+            assert p["box"] == [0, 0, 240, 120]
+            assert 1 <= len(p["candidates"]) <= 3 and 0 <= p["confidence"] <= 1
+            assert p["candidates"][0]["plate"] == p["plate"]
+        right += bool(line["plates"]) and line["plates"][0]["plate"] == text
+    assert right >= 4, lines  # clean synthetic crops: the shipped OCR reads nearly all
+
+
+def test_corrupt_and_missing_files_are_reported_and_the_run_goes_on(images):
+    d, _ = images
+    r = polewatch("recognize", "--json", str(d / "corrupt.jpg"), str(d / "nope.png"), str(d / "scene.jpg"))
+    assert r.returncode == 0, r.stderr
+    lines = [json.loads(x) for x in r.stdout.splitlines()]
+    assert lines[0] == {"image": str(d / "corrupt.jpg"), "error": "cannot decode: corrupt or not an image"}
+    assert lines[1] == {"image": str(d / "nope.png"), "error": "no such file"}
+    assert "plates" in lines[2] and "Traceback" not in r.stderr
+
+
+def test_exit_code_is_non_zero_only_when_nothing_could_be_read(images):
+    d, _ = images
+    r = polewatch("recognize", "--json", str(d / "corrupt.jpg"))
+    assert r.returncode != 0 and "Traceback" not in r.stderr
+    r = polewatch("recognize", str(d))  # a folder expands to its images; table output
+    assert r.returncode == 0 and "scene.jpg" in r.stdout and "error" in r.stdout
+
+
+def test_scene_plate_is_found_with_a_box_inside_the_frame(images):
+    d, texts = images
+    r = polewatch("recognize", "--json", str(d / "scene.jpg"))
+    line = json.loads(r.stdout)
+    assert line["plates"], line
+    x, y, w, h = line["plates"][0]["box"]
+    assert 450 < x + w / 2 < 730 and 250 < y + h / 2 < 440
+
+
+def test_tampered_model_is_refused_in_one_line(tmp_path, images):
+    d, _ = images
+    import shutil
+
+    models = tmp_path / "models"
+    shutil.copytree(MODELS_DIR, models, ignore=shutil.ignore_patterns("runs", "cache", "*.py", "__pycache__"))
+    onnx_file = models / json.loads((models / "manifest.json").read_text())["models"]["ocr"]["file"]
+    onnx_file.write_bytes(onnx_file.read_bytes()[:-10] + b"0123456789")
+    cfg = tmp_path / "p.toml"
+    cfg.write_text(f'[recognition]\nmodels_dir = "{models}"\n')
+    r = polewatch("--config", str(cfg), "recognize", str(d / "crop0.png"))
+    assert r.returncode == 2 and "sha256 differs" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_eval_scores_a_labelled_crop_folder(images, tmp_path):
+    d, texts = images
+    (tmp_path / "labels.csv").write_text("file,plate\n" + "".join(f"crop{i}.png,{t}\n" for i, t in enumerate(texts)))
+    for i in range(len(texts)):
+        (tmp_path / f"crop{i}.png").symlink_to(d / f"crop{i}.png")
+    r = polewatch("eval", str(tmp_path))
+    assert r.returncode == 0, r.stderr
+    s = json.loads(r.stdout.splitlines()[-1])
+    assert s["kind"] == "crops" and s["labelled"] == len(texts)
+    assert s["exact_top1"] >= 4 / 6 and s["top_n"] >= s["exact_top1"]
