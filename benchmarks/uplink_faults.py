@@ -145,8 +145,10 @@ def main() -> None:
         # 2. a long outage: the broker is down while the device buffers reads
         if args.outage_reads:
             broker.stop()
+            n0 = len(dev.committed)
             t = time.monotonic()
             proc = dev.launch("OUT-", args.outage_reads, args.outage_reads / args.outage_s)
+            dev.wait_capturing(proc)  # also keeps reading its output, so the pipe never blocks it
             while proc.poll() is None and time.monotonic() - t < args.outage_s + 60:
                 time.sleep(1)
                 if time.monotonic() - t >= args.outage_s:
@@ -157,6 +159,7 @@ def main() -> None:
             dev.harvest(proc)
             summary["outage_s"] = round(time.monotonic() - t, 1)
             summary["outage_buffered_records"] = buffered
+            summary["outage_reads_committed"] = len(dev.committed) - n0
             broker.start()
             t = time.monotonic()
             drained = dev.drain()
@@ -178,6 +181,7 @@ def main() -> None:
                         f.write(b"\0" * max(0, free - 3 * 1024 * 1024))
                     note(f"disk-full episode {e}: {free // 1024} kB free before filling")
                     proc = small.launch(f"DF{e}-", 1_000_000, args.rate)
+                    small.wait_capturing(proc)
                     time.sleep(6)  # fills the little space left, then reads are refused
                     filler.unlink()  # space comes back; the device carries on
                     time.sleep(2)
