@@ -180,7 +180,7 @@ def main() -> None:
                     with open(filler, "wb") as f:
                         f.write(b"\0" * max(0, free - 3 * 1024 * 1024))
                     note(f"disk-full episode {e}: {free // 1024} kB free before filling")
-                    proc = small.launch(f"DF{e}-", 1_000_000, args.rate)
+                    proc = small.launch(f"DF{e}-", 1_000_000, args.rate, ["--min-free", str(8 * 1024 * 1024)])
                     small.wait_capturing(proc)
                     time.sleep(6)  # fills the little space left, then reads are refused
                     filler.unlink()  # space comes back; the device carries on

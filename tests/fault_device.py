@@ -45,6 +45,7 @@ def main() -> int:
     ap.add_argument("--ack-timeout", type=float, default=3.0)
     ap.add_argument("--exit-when-drained", action="store_true")
     ap.add_argument("--capacity", type=int, default=2 * 1024**3)
+    ap.add_argument("--min-free", type=int, default=64 * 1024 * 1024)
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
 
@@ -52,7 +53,7 @@ def main() -> int:
     from storekit import SITE, make_read
 
     keys = DeviceKeys.load(args.keys)
-    ob = Outbox(args.db, StoreConfig(capacity_bytes=args.capacity), Sealer.from_keys(keys, args.device), location=SITE)
+    ob = Outbox(args.db, StoreConfig(capacity_bytes=args.capacity, min_free_bytes=args.min_free), Sealer.from_keys(keys, args.device), location=SITE)
     up = None
     if args.host:
         from firmware.uplink import Uplink

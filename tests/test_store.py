@@ -17,7 +17,7 @@ import pytest
 from firmware.config import StoreConfig
 from firmware.seal import Sealer
 from firmware.store import Outbox, StoreError, StoreFull
-from storekit import SITE, make_department, make_read, outbox_for, provision_device
+from storekit import SITE, jpeg, make_department, make_read, outbox_for, provision_device
 
 HERE = Path(__file__).resolve().parent
 
@@ -200,7 +200,7 @@ def test_real_enospc_on_a_full_filesystem(dev, tmp_path):
     if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mnt)]).returncode != 0:
         pytest.skip("cannot mount tmpfs here")
     try:
-        ob = outbox_for(mnt / "o.db", dev["dk"], "pole-store")
+        ob = outbox_for(mnt / "o.db", dev["dk"], "pole-store", min_free_bytes=0)  # no reserve: hit ENOSPC
         stored = []
         with pytest.raises(StoreFull):
             for i in range(1000):
@@ -211,6 +211,31 @@ def test_real_enospc_on_a_full_filesystem(dev, tmp_path):
         ob.close()
     finally:
         subprocess.run(["umount", str(mnt)])
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not Path("/bin/mount").exists(), reason="needs root to mount a tmpfs")
+def test_disk_reserve_evicts_images_before_the_disk_fills(dev, tmp_path):
+    mnt = tmp_path / "small"
+    mnt.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", str(mnt)]).returncode != 0:
+        pytest.skip("cannot mount tmpfs here")
+    events = []
+    try:
+        ob = outbox_for(mnt / "o.db", dev["dk"], "pole-store", audit=lambda a, d: events.append((a, d)),
+                        min_free_bytes=6 * 1024 * 1024)  # above the WAL's size between checkpoints
+        rng = np.random.default_rng(8)
+        plate, vehicle = jpeg(rng, 120, 60), jpeg(rng, 320, 240)
+        ids = [ob.add_read(make_read(f"RS{i}", plate_jpeg=plate, vehicle_jpeg=vehicle)) for i in range(600)]
+        ob.add_alert(make_read("RSHOT", rng), {"pattern": "RSHOT", "purpose": "stolen-vehicle", "match": "exact"})
+        reasons = {d["reason"] for a, d in events if a == "store.evict"}
+        assert reasons == {"disk_reserve"}
+        texts = {it.id for it in ob.pending(10_000, lane=0)}
+        assert set(ids) <= texts  # only images went; every read's text is still there
+        st = os.statvfs(mnt)
+        assert st.f_bavail * st.f_frsize > 0
+        ob.close()
+    finally:
+        subprocess.run(["umount", "--lazy", str(mnt)])
 
 
 def test_sigkill_during_capture_loses_no_committed_read(dev):

@@ -135,6 +135,7 @@ class Outbox:
         conn = sqlite3.connect(self.path, timeout=self._busy_timeout_s, check_same_thread=False, isolation_level=None)
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=FULL")
+        conn.execute("PRAGMA journal_size_limit=16777216")  # the WAL file shrinks back after checkpoints
         conn.execute("PRAGMA foreign_keys=ON")
         return conn
 
@@ -352,10 +353,30 @@ class Outbox:
             pass  # no transaction was open
 
     # -- capacity ----------------------------------------------------------------
+    def _disk_short(self, incoming: int) -> int:
+        """Bytes to free so that, after this insert, the file system keeps
+        `min_free_bytes` (pages SQLite already freed count as available)."""
+        reserve = int(getattr(self.cfg, "min_free_bytes", 0) or 0)
+        if not reserve:
+            return 0
+        try:
+            st = os.statvfs(self.path.parent)
+        except OSError:
+            return 0
+        free_pages, page_size = (
+            self._db.execute("PRAGMA freelist_count").fetchone()[0],
+            self._db.execute("PRAGMA page_size").fetchone()[0],
+        )
+        available = st.f_bavail * st.f_frsize + free_pages * page_size
+        return max(0, reserve - (available - 2 * incoming))  # WAL + page copy of the insert
+
     def _make_room(self, incoming: int, kind: str) -> None:
-        over = self._total + incoming - self.cfg.capacity_bytes
+        over_capacity = self._total + incoming - self.cfg.capacity_bytes
+        short = self._disk_short(incoming)
+        over = max(over_capacity, short)
         if over <= 0:
             return
+        reason = "capacity" if over_capacity >= short else "disk_reserve"
         steps = [
             ("store.purge_delivered_early", "state=1", None),
             ("store.evict", "state=0 AND kind='read' AND part=2", "vehicle_jpeg"),
@@ -378,18 +399,19 @@ class Outbox:
                 self._delete_rows([v[0] for v in chosen], evicted=part is not None)
                 over -= freed
                 detail: dict[str, Any] = {
-                    "reason": "capacity",
+                    "reason": reason,
                     "capacity_bytes": self.cfg.capacity_bytes,
                     "bytes_freed": freed,
                     "parts": [{"id": v[3], "seq": v[1], "part": PART_NAMES[v[2]]} for v in chosen],
                 }
                 if part is not None:
-                    log.warning("outbox over capacity: evicted %d %s part(s)", len(chosen), part)
+                    log.warning("outbox %s: evicted %d %s part(s)", reason, len(chosen), part)
                 self._queue_audit(action, detail)
             if over <= 0:
                 return
         log.error(
-            "outbox over capacity by %d bytes with only alerts/audit entries left; storing the %s anyway",
+            "outbox short of %d bytes (capacity or disk reserve) with only alerts/audit entries left; "
+            "storing the %s anyway",
             over,
             kind,
         )
