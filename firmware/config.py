@@ -159,6 +159,9 @@ class StoreConfig(Section):
     jpeg_quality: int = Field(85, ge=30, le=100)
     integrity_check: bool = True  # PRAGMA quick_check at start; corrupt files are moved aside
     maintain_interval_s: float = Field(300.0, gt=0)
+    # evict (same order as capacity) before the file system's free space drops below this,
+    # so the disk never fills and acks can still be recorded
+    min_free_bytes: int = Field(64 * 1024 * 1024, ge=0)
 
 
 class KeysConfig(Section):
