@@ -88,7 +88,11 @@ def evaluate(recognizer, folder: Path, limit: int | None = None, progress: bool 
             t.unreadable += 1
             continue
         t0 = time.perf_counter()
-        preds = recognizer.read_crops([img]) if kind == "crops" else recognizer.read_frame(img)
+        try:
+            preds = recognizer.read_crops([img]) if kind == "crops" else recognizer.read_frame(img)
+        except ValueError:  # RecognitionError: an image too small or malformed to read
+            t.unreadable += 1
+            continue
         t.latencies.append((time.perf_counter() - t0) * 1e3)
         used: set[int] = set()
         for tr in truths:

@@ -38,6 +38,8 @@ def load_recognizer(args: argparse.Namespace, top: int | None = None):
 
 
 def run(args: argparse.Namespace) -> int:
+    from firmware.recognition import RecognitionError
+
     rec = load_recognizer(args, args.top)
     files = expand(args.paths)
     read_ok = 0
@@ -52,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
                 plates = [p for p in plates if p.plate]
             else:
                 plates = rec.read_frame(img)
-        except ImageError as exc:
+        except (ImageError, RecognitionError) as exc:
             _emit(args.json, {"image": str(path), "error": str(exc)})
             continue
         ms = (time.perf_counter() - t0) * 1e3

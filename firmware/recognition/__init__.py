@@ -120,9 +120,10 @@ class Recognizer:
     def read_crops(self, crops: list[np.ndarray], boxes: list[tuple[int, int, int, int]] | None = None,
                    scores: list[float] | None = None) -> list[PlateResult]:
         """Read plate crops in one OCR batch (in the order given, not sorted)."""
-        if not crops:
-            return []
-        crops = [check_image(c) for c in crops]
+        return self._read([check_image(c) for c in crops], boxes, scores)
+
+    def _read(self, crops: list[np.ndarray], boxes: list[tuple[int, int, int, int]] | None,
+              scores: list[float] | None) -> list[PlateResult]:
         results: list[PlateResult] = []
         for start in range(0, len(crops), 32):
             part = crops[start: start + 32]
@@ -143,7 +144,8 @@ class Recognizer:
         dets = self.detect(frame)
         t1 = time.perf_counter()
         crops = [plate_crop(frame, d, rectify=self.cfg.rectify) for d in dets]
-        results = self.read_crops(crops, [d.box for d in dets], [d.score for d in dets]) if dets else []
+        keep = [i for i, c in enumerate(crops) if c.shape[0] >= 4 and c.shape[1] >= 8]  # slivers at the frame edge
+        results = self._read([crops[i] for i in keep], [dets[i].box for i in keep], [dets[i].score for i in keep])
         t2 = time.perf_counter()
         self.last_timings = {"detect_ms": (t1 - t0) * 1e3, "ocr_ms": (t2 - t1) * 1e3}
         results = [r for r in results if r.plate and r.confidence >= self.cfg.min_read_confidence]
