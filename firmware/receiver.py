@@ -234,6 +234,7 @@ class Receiver:
         c.on_connect = self._on_connect
         c.on_disconnect = lambda *a: self.connected.clear()
         c.on_message = self._on_message
+        c.on_subscribe = self._on_subscribe
         self.client = c
 
     def _on_connect(self, client: mqtt.Client, userdata: Any, flags: Any, rc: Any, props: Any) -> None:
@@ -242,7 +243,13 @@ class Receiver:
             return
         base = f"polewatch/v1/{self.agency}/+"
         client.subscribe([(f"{base}/{ch}", 1) for ch in RECORD_CHANNELS])
-        self.connected.set()
+
+    def _on_subscribe(self, client: mqtt.Client, userdata: Any, mid: int, codes: Any, props: Any) -> None:
+        refused = [c for c in codes if c.is_failure]
+        if refused:
+            log.error("broker refused the receiver's subscriptions: %s", refused)
+            return
+        self.connected.set()  # subscribed: from here on nothing published is missed
 
     def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
         self.stats["received"] += 1

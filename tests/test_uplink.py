@@ -46,11 +46,12 @@ class Listener:
                         protocol=protocol)
         c.tls_set(ca_certs=str(broker.ca_file), certfile=str(cert), keyfile=str(key))
         c.on_message = lambda cl, u, m: self.msgs.append(m)
-        c.on_subscribe = lambda cl, u, mid, codes, props: self.sub_codes.extend(codes)
-        c.on_publish = lambda cl, u, mid, rc, props: self.pub_codes.__setitem__(mid, rc)
         self.ready = threading.Event()
-        c.on_connect = lambda cl, u, f, rc, p: (cl.subscribe([(t, 1) for t in topics]) if topics else None,
-                                                 self.ready.set())
+        c.on_subscribe = lambda cl, u, mid, codes, props: (self.sub_codes.extend(codes), self.ready.set())
+        c.on_publish = lambda cl, u, mid, rc, props: self.pub_codes.__setitem__(mid, rc)
+        # ready once subscribed (SUBACK), so nothing published afterwards is missed
+        c.on_connect = lambda cl, u, f, rc, p: (cl.subscribe([(t, 1) for t in topics]) if topics
+                                                 else self.ready.set())
         c.connect(broker.host, broker.port)
         c.loop_start()
         self.client = c

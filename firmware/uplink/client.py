@@ -95,6 +95,7 @@ class Uplink:
         self._last_telemetry = 0.0
         self._last_idle_poll = 0.0
         self._last_resend_scan = 0.0
+        self._exhausted = False
         self._wake = threading.Event()
         self.stats: dict[str, int] = {
             "published": 0, "delivered": 0, "resent": 0, "connects": 0, "disconnects": 0,
@@ -196,6 +197,7 @@ class Uplink:
             # resend on the next connection; the department removes duplicates
             self._inflight.clear()
             self._mid_key.clear()
+            self._exhausted = False
 
     def _sleep_backoff(self) -> None:
         delay = self._backoff.next_delay()
@@ -367,19 +369,22 @@ class Uplink:
                     if now - sent > self.cfg.ack_timeout_s:
                         del self._inflight[key]
                         self.stats["resent"] += 1
+                        self._exhausted = False
             room = self.cfg.inflight_window - len(self._inflight)
             exclude = list(self._inflight) if room > 0 else []
         if room <= 0:
             return
-        # query the outbox when woken, when a good batch fits, or on the idle poll
+        # query the outbox when woken, when a good batch fits and more may be waiting,
+        # or on the idle poll (records added without wake(), parts due for resend)
+        woken = self._wake.is_set()
         threshold = max(1, min(64, self.cfg.inflight_window // 4))
-        if not self._wake.is_set() and room < threshold and now - self._last_idle_poll < 0.05:
-            return
-        if not self._wake.is_set() and not exclude and now - self._last_idle_poll < 0.05:
+        idle_poll = now - self._last_idle_poll >= (0.5 if self._exhausted else 0.05)
+        if not woken and not idle_poll and (room < threshold or self._exhausted):
             return
         self._wake.clear()
         self._last_idle_poll = now
         items = self.outbox.pending(room, exclude=exclude)
+        self._exhausted = len(items) < room  # everything pending is already in flight
         assert self._client is not None
         for item in items:
             if not self._bucket.try_take(len(item.data)):
