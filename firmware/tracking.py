@@ -79,6 +79,7 @@ class Track:
     last_utc: datetime
     box: tuple[int, int, int, int]
     velocity: tuple[float, float] = (0.0, 0.0)  # px/s of the box centre
+    growth: float = 0.0  # d(log width)/dt: positive while the plate approaches
     votes: dict[str, float] = field(default_factory=lambda: defaultdict(float))
     weight: float = 0.0
     frames: int = 0
@@ -91,10 +92,14 @@ class Track:
     def leader(self) -> str:
         return max(self.votes.items(), key=lambda kv: kv[1])[0] if self.votes else ""
 
-    def predict(self, t: float) -> tuple[float, float]:
+    def predict(self, t: float) -> tuple[float, float, float]:
+        """Predicted box centre and width at time t (constant velocity and growth rate)."""
         x, y, w, h = self.box
         dt = t - self.last_t
-        return x + w / 2 + self.velocity[0] * dt, y + h / 2 + self.velocity[1] * dt
+        return x + w / 2 + self.velocity[0] * dt, y + h / 2 + self.velocity[1] * dt, w * math.exp(self.growth * dt)
+
+    def leader_share(self) -> float:
+        return max(self.votes.values()) / self.weight if self.votes and self.weight > 0 else 0.0
 
 
 class Tracker:
@@ -167,15 +172,26 @@ class Tracker:
 
     # -- association ------------------------------------------------------
     def _cost(self, k: Track, r: PlateResult, t: float) -> float | None:
-        px, py = k.predict(t)
+        """Association cost, or None when the plate cannot be this track's.
+
+        Gates: distance to the predicted centre (in predicted plate widths), plate
+        size against the predicted size (an approaching plate grows, a receding one
+        shrinks: a plate of the wrong size is another vehicle), and -- once both are
+        sure of their text -- clearly different text.
+        """
+        px, py, pw = k.predict(t)
         x, y, w, h = r.box
-        size = max(w, k.box[2], 8)
+        size = max(8.0, min(float(w), pw))
         d = math.hypot(x + w / 2 - px, y + h / 2 - py) / size
         sim = text_similarity(r.plate, k.leader)
         limit = self.cfg.match_distance * (2.0 if sim >= 0.7 else 1.0)
         if d > limit:
             return None
-        return d - sim
+        if abs(math.log(max(w, 1) / max(pw, 1.0))) > math.log(1.5):
+            return None
+        if sim < 0.3 and r.confidence >= 0.5 and k.frames >= 3 and k.leader_share() >= 0.5:
+            return None
+        return d + (1.0 - sim)
 
     def _add(self, k: Track, frame: Frame, r: PlateResult, new: bool = False) -> None:
         t = frame.monotonic
@@ -184,8 +200,10 @@ class Tracker:
             ox, oy, ow, oh = k.box
             vx = (x + w / 2 - ox - ow / 2) / (t - k.last_t)
             vy = (y + h / 2 - oy - oh / 2) / (t - k.last_t)
+            g = math.log(max(w, 1) / max(ow, 1)) / (t - k.last_t)
             a = 0.5 if k.frames > 1 else 1.0
             k.velocity = (a * vx + (1 - a) * k.velocity[0], a * vy + (1 - a) * k.velocity[1])
+            k.growth = a * g + (1 - a) * k.growth
         k.box, k.last_t, k.last_utc = r.box, t, frame.utc
         k.frames += 1
         weight = max(1.0, float(w)) * max(0.05, float(r.detection_score))

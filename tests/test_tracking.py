@@ -122,3 +122,13 @@ def test_ground_truth_follows_the_simulator_boxes():
 
 def test_edit_distance():
     assert edit_distance("7ABC123", "7A8C123") == 1 and edit_distance("", "AB") == 2
+
+
+def test_plate_leaving_and_another_entering_are_not_merged():
+    # seen on the simulated road: an approaching plate leaves at the bottom while a receding
+    # vehicle's bigger plate enters at the bottom left a third of a second later
+    seq = [(n, [res((900 - 9 * n, 640 + 3 * n, 60 + 2 * n, 30 + n), "OXH4758")]) for n in range(16)]
+    seq += [(n, [res((330 + 4 * (n - 26), 634 - 12 * (n - 26), 148 - 2 * (n - 26), 72 - (n - 26)), "3306ZV")])
+            for n in range(26, 46)]
+    reads = run(Tracker(PipelineConfig(match_distance=2.5)), seq)  # size gate, not radius
+    assert sorted((r.plate, r.direction) for r in reads) == [("3306ZV", "receding"), ("OXH4758", "approaching")]
