@@ -145,7 +145,7 @@ class PipelineConfig(Section):
     min_frames: int = Field(2, ge=1)
     max_gap_s: float = Field(1.0, gt=0)
     max_track_s: float = Field(30.0, gt=0)
-    match_distance: float = Field(2.5, gt=0)
+    match_distance: float = Field(1.5, gt=0)
     jpeg_quality: int = Field(85, ge=30, le=100)
 
 
