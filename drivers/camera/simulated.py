@@ -172,6 +172,11 @@ class SimulatedRoad(Camera):
         self._used.add(text)
         self.plates.append(text)
         self.directions[text] = direction
+        if self.max_vehicles is None and len(self.plates) > 5000:  # endless demo: bounded memory
+            for old in self.plates[:2500]:
+                self._used.discard(old)
+                self.directions.pop(old, None)
+            del self.plates[:2500]
         self.spawned += 1
         sprite, mask, rect = self._vehicle_sprite(plate_img, direction)
         speed = self.road.speed_mph * 0.44704 * (1 + rng.uniform(-1, 1) * self.road.speed_jitter)
