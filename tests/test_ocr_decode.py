@@ -53,3 +53,28 @@ def test_normalise_and_encode():
     batch = ocr.preprocess([np.zeros((40, 90, 3), np.uint8), np.full((200, 400), 255, np.uint8)])
     assert batch.shape == (2, 1, ocr.OCR_H, ocr.OCR_W) and batch.dtype == np.float32
     assert batch[1].min() == 1.0
+
+
+def ctc_probs(columns: list[str], p: float = 0.9) -> np.ndarray:
+    """Per-column probabilities: '_' is the blank."""
+    out = np.full((len(columns), len(ocr.CHARSET) + 1), (1 - p) / len(ocr.CHARSET))
+    for t, ch in enumerate(columns):
+        out[t, ocr.PAD if ch == "_" else ocr.CHARSET.index(ch)] = p
+    return out
+
+
+def test_ctc_collapses_repeats_and_needs_a_blank_for_doubles():
+    r = ocr.decode_ctc(ctc_probs(list("_77_AA_B__CC_1_1_")))
+    assert r.plate == "7ABC11"
+    assert ocr.decode_ctc(ctc_probs(list("_11__"))).plate == "1"
+
+
+def test_ctc_probability_sums_alignments_and_ranks_confusions():
+    cols = ctc_probs(list("_A_B_8_"), 0.97)
+    cols[3, ocr.CHARSET.index("B")] = 0.6
+    cols[3, ocr.CHARSET.index("8")] = 0.38
+    cols[3] /= cols[3].sum()
+    r = ocr.decode_ctc(cols, top_n=3)
+    assert [c.plate for c in r.candidates[:2]] == ["AB8", "A88"]
+    assert 0.4 < r.confidence < 0.65
+    assert ocr.decode_ctc(ctc_probs(list("____"))).plate == ""

@@ -100,6 +100,10 @@ class Recognizer:
         self.detector = self.runtime.load(models["detector"])
         self.ocr = self.runtime.load(models["ocr"])
         self.temperature = float(models["ocr"].extra.get("temperature", 1.0))
+        decoder = models["ocr"].extra.get("decoder", "slots")
+        if decoder not in ocr.DECODERS:
+            raise ModelCorrupt(f"manifest names an unknown OCR decoder {decoder!r}")
+        self.decode = ocr.DECODERS[decoder]
         self.threshold = cfg.detector_threshold or float(models["detector"].extra.get("threshold", 0.35))
         self.last_timings: dict[str, float] = {}
 
@@ -131,7 +135,7 @@ class Recognizer:
             probs = ocr.softmax(logits, self.temperature)
             for i, p in enumerate(probs):
                 k = start + i
-                r = ocr.decode(p, self.cfg.top_n, us_format_rules=self.cfg.us_format_rules)
+                r = self.decode(p, self.cfg.top_n, us_format_rules=self.cfg.us_format_rules)
                 box = boxes[k] if boxes else (0, 0, part[i].shape[1], part[i].shape[0])
                 score = scores[k] if scores else 1.0
                 results.append(PlateResult(box, float(score), r.plate, r.confidence, r.candidates))

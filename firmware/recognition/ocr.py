@@ -84,10 +84,15 @@ def decode(probs: np.ndarray, top_n: int = 5, beam: int = 12, us_format_rules: b
         nxt.sort(key=lambda x: -x[0])
         seqs = nxt[:k]
     texts: dict[str, float] = {}
+    empty = 0.0
     for sp, seq in seqs:
         t = "".join(CHARSET[c] for c in seq if c != PAD)
         if t:
             texts[t] = texts.get(t, 0.0) + sp
+        else:
+            empty += sp
+    if not texts or empty > max(texts.values()):  # most likely nothing legible
+        return Reading("", 0.0, [])
     if us_format_rules:
         for t in texts:
             if _shape(t) in US_FORMATS:
@@ -100,6 +105,51 @@ def decode(probs: np.ndarray, top_n: int = 5, beam: int = 12, us_format_rules: b
     if not cands:
         return Reading("", 0.0, [])
     return Reading(cands[0].plate, cands[0].confidence, cands)
+
+
+def decode_ctc(probs: np.ndarray, top_n: int = 5, beam: int = 10, us_format_rules: bool = False) -> Reading:
+    """Top-N texts from one crop's per-column probabilities (T x classes, PAD = blank).
+
+    CTC prefix beam search: a text's probability is summed over all the
+    alignments that collapse to it, so it is a real probability of the text
+    (what the temperature calibrates). Only characters above 1e-3 in a column
+    are expanded, which keeps it fast.
+    """
+    beams: dict[str, list[float]] = {"": [1.0, 0.0]}  # text -> [p ending in blank, p ending in a char]
+    for p in probs:
+        chars = [int(c) for c in np.argsort(p)[::-1][:5] if c != PAD and p[c] > 1e-3]
+        nxt: dict[str, list[float]] = {}
+        for text, (pb, pnb) in beams.items():
+            e = nxt.setdefault(text, [0.0, 0.0])
+            e[0] += (pb + pnb) * float(p[PAD])
+            last = text[-1] if text else ""
+            for c in chars:
+                ch, pc = CHARSET[c], float(p[c])
+                if ch == last:
+                    e[1] += pnb * pc                      # the same character continues
+                    ext = nxt.setdefault(text + ch, [0.0, 0.0])
+                    ext[1] += pb * pc                     # a doubled character needs a blank between
+                else:
+                    ext = nxt.setdefault(text + ch, [0.0, 0.0])
+                    ext[1] += (pb + pnb) * pc
+        beams = dict(sorted(nxt.items(), key=lambda kv: -(kv[1][0] + kv[1][1]))[:beam])
+    empty = sum(beams.get("", [0.0, 0.0]))
+    texts = {t: pb + pnb for t, (pb, pnb) in beams.items() if t}
+    if not texts or empty > max(texts.values()):  # most likely nothing legible
+        return Reading("", 0.0, [])
+    if us_format_rules:
+        total = sum(texts.values())
+        texts = {t: v * (2.0 if _shape(t) in US_FORMATS else 1.0) for t, v in texts.items()}
+        scale = total / (sum(texts.values()) or 1.0)
+        texts = {t: v * scale for t, v in texts.items()}
+    ranked = sorted(texts.items(), key=lambda kv: -kv[1])[:top_n]
+    cands = [Candidate(t, float(min(1.0, v))) for t, v in ranked]
+    if not cands:
+        return Reading("", 0.0, [])
+    return Reading(cands[0].plate, cands[0].confidence, cands)
+
+
+DECODERS = {"slots": decode, "ctc": decode_ctc}
 
 
 def _shape(text: str) -> str:

@@ -31,31 +31,32 @@ def logits_for(onnx_path: Path, images: np.ndarray) -> np.ndarray:
     return np.concatenate([sess.run(None, {"image": x[i: i + 64]})[0] for i in range(0, len(x), 64)])
 
 
-def plate_nll(logits: np.ndarray, texts: list[str], t: float) -> tuple[float, list[tuple[float, bool]]]:
+def plate_nll(logits: np.ndarray, texts: list[str], t: float, decoder: str = "slots") -> tuple[float, list[tuple[float, bool]]]:
     pairs = []
     for lg, truth in zip(logits, texts):
-        r = ocr.decode(ocr.softmax(lg, t), top_n=1)
+        r = ocr.DECODERS[decoder](ocr.softmax(lg, t), top_n=1)
         pairs.append((min(max(r.confidence, 1e-6), 1 - 1e-6), r.plate == truth))
     c = np.array([p for p, _ in pairs])
     y = np.array([ok for _, ok in pairs], float)
     return float(-np.mean(y * np.log(c) + (1 - y) * np.log(1 - c))), pairs
 
 
-def fit(onnx_path: Path, folder: Path, fold: str | None = None) -> float:
+def fit(onnx_path: Path, folder: Path, fold: str | None = None, decoder: str = "slots") -> float:
     x, _, texts = load_crops(folder, fold)
     lg = logits_for(onnx_path, x)
     grid = np.round(np.arange(0.2, 4.01, 0.05), 2)
-    return float(min(grid, key=lambda t: plate_nll(lg, texts, float(t))[0]))
+    return float(min(grid, key=lambda t: plate_nll(lg, texts, float(t), decoder)[0]))
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("onnx", type=Path)
     ap.add_argument("--fit-on", type=Path, default=DATASETS / "us-crops-dev")
+    ap.add_argument("--decoder", choices=["slots", "ctc"], default="ctc")
     ap.add_argument("--fold", default="val", help="us-crops-dev half to use ('' for the whole folder)")
     a = ap.parse_args()
     fold = a.fold if a.fit_on.name == "us-crops-dev" and a.fold else None
-    t = fit(a.onnx, a.fit_on, fold)
+    t = fit(a.onnx, a.fit_on, fold, a.decoder)
     print(json.dumps({"temperature": t, "fitted_on": a.fit_on.name + (f" ({fold} half)" if fold else "")}))
 
 

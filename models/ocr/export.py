@@ -12,10 +12,10 @@ import numpy as np
 import torch
 
 from firmware.recognition.ocr import OCR_H, OCR_W
-from models.ocr.net import PlateOCR
+from models.ocr.net import ARCHS
 
 
-def export(model: PlateOCR, out: Path) -> None:
+def export(model: torch.nn.Module, out: Path) -> None:
     model = model.eval()
     dummy = torch.zeros(1, 1, OCR_H, OCR_W)
     tmp = out.with_suffix(".tmp.onnx")
@@ -44,7 +44,7 @@ def main() -> None:
     ap.add_argument("out", type=Path)
     a = ap.parse_args()
     ck = torch.load(a.checkpoint, map_location="cpu", weights_only=False)
-    model = PlateOCR(**ck.get("arch", {}))
+    model = ARCHS[ck.get("arch", "slots")]()
     model.load_state_dict(ck["model"])
     export(model, a.out)
     print(f"wrote {a.out}")

@@ -59,3 +59,34 @@ class PlateOCR(nn.Module):
         att = torch.softmax(torch.einsum("sd,ndp->nsp", self.queries, k) * 0.125 + self.bias, dim=-1)  # N, S, hw
         slots = torch.bmm(att, v)                              # N, S, C
         return self.head(slots)                                # N, S, classes (logits)
+
+
+class PlateCTC(nn.Module):
+    """CTC variant: the same kind of backbone keeps 32 columns and emits a label
+    (or blank) per column. Alignment-free, so a plate's length and position on
+    the crop never push characters into the wrong slot (the slot model's typical
+    error: a doubled or dropped character); stacked pairs come out top first."""
+
+    def __init__(self, classes: int = len(CHARSET) + 1) -> None:
+        super().__init__()
+        self.backbone = nn.Sequential(
+            conv_bn(1, 32, 2),            # 32 x 64
+            conv_bn(32, 48, 2),           # 16 x 32
+            conv_bn(48, 48),
+            nn.Sequential(nn.Conv2d(48, 64, 3, (2, 1), 1, bias=False), nn.BatchNorm2d(64), nn.ReLU(inplace=True)),  # 8 x 32
+            Residual(64),
+            nn.Sequential(nn.Conv2d(64, 128, 3, (2, 1), 1, bias=False), nn.BatchNorm2d(128), nn.ReLU(inplace=True)),  # 4 x 32
+            nn.Sequential(nn.Conv2d(128, 128, (OCR_H // 16, 1), bias=False), nn.BatchNorm2d(128), nn.ReLU(inplace=True)),  # 1 x 32
+        )
+        self.context = nn.Sequential(
+            nn.Conv1d(128, 128, 3, 1, 1, bias=False), nn.BatchNorm1d(128), nn.ReLU(inplace=True),
+            nn.Conv1d(128, 128, 3, 1, 1, bias=False), nn.BatchNorm1d(128), nn.ReLU(inplace=True),
+            nn.Dropout(0.1), nn.Conv1d(128, classes, 1),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        f = self.backbone(x).squeeze(2)          # N, C, T
+        return self.context(f).transpose(1, 2)   # N, T, classes (logits; class PAD is the CTC blank)
+
+
+ARCHS = {"slots": PlateOCR, "ctc": PlateCTC}

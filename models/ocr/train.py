@@ -30,8 +30,8 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from firmware.recognition.ocr import PAD, SLOTS, encode, normalise, preprocess
-from models.ocr.net import PlateOCR
+from firmware.recognition.ocr import CHARSET, PAD, SLOTS, encode, normalise, preprocess
+from models.ocr.net import ARCHS
 
 DATASETS = Path(os.environ.get("POLEWATCH_DATASETS", Path(__file__).resolve().parents[2] / ".." / "shared" / "datasets"))
 log = logging.getLogger("ocr.train")
@@ -125,23 +125,39 @@ class Mixer:
         return x, torch.from_numpy(np.stack(labs))
 
 
+def _text(labels, ctc: bool) -> str:
+    out, prev = [], None
+    for c in labels:
+        if c != PAD and not (ctc and c == prev):
+            out.append(CHARSET[c])
+        prev = c
+    return "".join(out)
+
+
 @torch.no_grad()
-def evaluate(model: nn.Module, x: np.ndarray, y: np.ndarray) -> dict:
+def evaluate(model: nn.Module, x: np.ndarray, y: np.ndarray, ctc: bool = False) -> dict:
+    """Exact greedy reads (and per-character similarity) on real crops."""
     model.eval()
     preds = []
     for i in range(0, len(x), 128):
         xb = torch.from_numpy(x[i: i + 128][:, None].astype(np.float32) / 255.0)
         preds.append(model(xb).argmax(-1).numpy())
     model.train()
-    p = np.concatenate(preds)
-
-    def txt(a):
-        return ["".join("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"[c] for c in r if c != PAD) for r in a]
-
-    pt, yt = txt(p), txt(y)
+    pt = [_text(r, ctc) for r in np.concatenate(preds)]
+    yt = [_text(r, False) for r in y]
     exact = float(np.mean([a == b for a, b in zip(pt, yt)]))
-    char = float((p == y).mean())
-    return {"exact": round(exact, 4), "slot_acc": round(char, 4), "n": len(x)}
+    import difflib
+
+    char = float(np.mean([difflib.SequenceMatcher(None, a, b).ratio() for a, b in zip(pt, yt)]))
+    return {"exact": round(exact, 4), "char_sim": round(char, 4), "n": len(x)}
+
+
+def ctc_loss(logits: torch.Tensor, y: torch.Tensor, fn: nn.CTCLoss) -> torch.Tensor:
+    logp = logits.log_softmax(-1).transpose(0, 1)  # T, N, C
+    lengths = (y != PAD).sum(1)
+    targets = y[y != PAD]
+    T = torch.full((y.shape[0],), logp.shape[0], dtype=torch.long)
+    return fn(logp, targets, T, lengths)
 
 
 def lr_at(step: int, total: int, base: float, warmup: int = 300) -> float:
@@ -163,6 +179,7 @@ def main() -> None:
     ap.add_argument("--br-share", type=float, default=0.22)
     ap.add_argument("--us-share", type=float, default=0.12)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--arch", choices=sorted(ARCHS), default="ctc")
     args = ap.parse_args()
 
     args.run.mkdir(parents=True, exist_ok=True)
@@ -179,7 +196,8 @@ def main() -> None:
              len(br[0]), len(us_tr[0]), len(us_va[0]), len(ar[0]))
     mixer = Mixer(args.synth, [(br[0], br[1], args.br_share), (us_tr[0], us_tr[1], args.us_share)], args.seed)
 
-    model = PlateOCR()
+    model = ARCHS[args.arch]()
+    ctc = args.arch == "ctc"
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
     step, best = 0, -1.0
     last = args.run / "last.pt"
@@ -191,6 +209,7 @@ def main() -> None:
         mixer.rng = np.random.default_rng(args.seed + step)
         log.info("resumed from %s at step %d (best %.4f)", last, step, best)
     loss_fn = nn.CrossEntropyLoss(label_smoothing=0.05)
+    ctc_fn = nn.CTCLoss(blank=PAD, zero_infinity=True)
     model.train()
     bar = tqdm(total=args.steps, initial=step, desc="ocr", mininterval=10)
     while step < args.steps:
@@ -201,7 +220,10 @@ def main() -> None:
                 g["lr"] = lr_at(step, args.steps, args.lr)
             x, y = mixer.batch(args.batch)
             logits = model(x)
-            loss = loss_fn(logits.reshape(-1, logits.shape[-1]), y.reshape(-1))
+            if ctc:
+                loss = ctc_loss(logits, y, ctc_fn)
+            else:
+                loss = loss_fn(logits.reshape(-1, logits.shape[-1]), y.reshape(-1))
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -210,11 +232,11 @@ def main() -> None:
             bar.update(1)
             if step >= args.steps:
                 break
-        ev_us, ev_ar = evaluate(model, us_va[0], us_va[1]), evaluate(model, ar[0], ar[1])
+        ev_us, ev_ar = evaluate(model, us_va[0], us_va[1], ctc), evaluate(model, ar[0], ar[1], ctc)
         log.info("step %d loss %.4f lr %.2e synth %d | us-val %s | crops-ar %s | %.1f s/epoch",
                  step, run_loss / args.epoch_steps, lr_at(step, args.steps, args.lr), len(mixer.synth_x),
                  json.dumps(ev_us), json.dumps(ev_ar), time.time() - t0)
-        state = {"model": model.state_dict(), "opt": opt.state_dict(), "step": step, "best": best,
+        state = {"model": model.state_dict(), "opt": opt.state_dict(), "step": step, "best": best, "arch": args.arch,
                  "eval": {"us_val": ev_us, "crops_ar": ev_ar}}
         if ev_us["exact"] > best:
             best = state["best"] = ev_us["exact"]
