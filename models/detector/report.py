@@ -155,7 +155,7 @@ def main() -> None:
 
     info = export(args.checkpoint, args.out)
     info["ort"] = ort.__version__
-    res = sweep(args.out, validation_sets(args.datasets), [0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7], 2)
+    res = sweep(args.out, validation_sets(args.datasets), [round(0.3 + 0.025 * i, 3) for i in range(17)], 2)
     threshold = args.threshold if args.threshold is not None else pick_threshold(res)
     l0 = os.getloadavg()[0]
     spd = {1: speed(args.out, 1), 2: speed(args.out, 2)}
