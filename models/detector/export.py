@@ -59,6 +59,7 @@ def export(checkpoint: Path, out: Path) -> dict:
         "bytes": len(data),
         "sha256": hashlib.sha256(data).hexdigest(),
         "step": ck["step"],
+        "train_args": {k: ck.get("args", {}).get(k) for k in ("steps", "batch", "crop", "lr", "warmup", "threads")},
         "best_score": ck["best"],
         "ops": sorted(ops),
         "inputs": {i.name: [d.dim_value for d in i.type.tensor_type.shape.dim] for i in model.graph.input},

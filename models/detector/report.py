@@ -80,6 +80,8 @@ from checkpoint step {info['step']}; every figure below was measured by that run
   `models/detector/net.py`): 5-stage plain convolutional backbone (3x3 convolutions, batch
   norm folded, ReLU, residual pairs at strides 8-32), top-down neck back to stride 4 with
   nearest upsampling, 1x1 heads. Trained from scratch (no pre-trained weights) on one CPU thread.
+- Training run: {info['train_args']} (AdamW, warm-up then cosine decay; checkpoint chosen by
+  validation score, see docs/detector.md).
 - Parameters: {info['params']:,}. Compute at the working resolution {DETECTOR_INPUT[0]}x{DETECTOR_INPUT[1]}:
   {info['gmacs']} GMAC = {2 * info['gmacs']:.2f} GFLOPs (convolutions counted by forward hooks,
   `net.count_macs`).
