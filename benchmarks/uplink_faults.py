@@ -86,9 +86,15 @@ class Device:
                 self.refused += 1
         return out
 
-    def drain(self, timeout: float = 3600) -> bool:
+    def drain(self, timeout: float = 900) -> bool:
         proc = self.launch("DRN-", 0, 1, ["--exit-when-drained"])
-        return "DRAINED" in self.harvest(proc, timeout)
+        self.wait_capturing(proc, timeout=0)
+        try:
+            return "DRAINED" in self.harvest(proc, timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            self.harvest(proc, 30)
+            return False
 
 
 def main() -> None:
@@ -111,6 +117,8 @@ def main() -> None:
     summary: dict = {"benchmark": "uplink_faults", "seed": args.seed}
     dev = Device("pole-faults", base / "keys", base / "outbox.db", broker)
     provision_device(dev.keys, dev.name, dept, broker, register_dir=devices_dir)
+    small_keys = base / "keys-small"
+    provision_device(small_keys, "pole-diskfull", dept, broker, register_dir=devices_dir)
     cert, key = broker.client_cert(RECEIVER)
     hq_db = base / "hq.db"
     rx = subprocess.Popen(
@@ -172,8 +180,7 @@ def main() -> None:
             mnt = base / "small"
             mnt.mkdir()
             if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=48m", "tmpfs", str(mnt)]).returncode == 0:
-                small = Device("pole-diskfull", base / "keys-small", mnt / "outbox.db", broker)
-                provision_device(small.keys, small.name, dept, broker, register_dir=devices_dir)
+                small = Device("pole-diskfull", small_keys, mnt / "outbox.db", broker)
                 for e in range(args.disk_full):
                     filler = mnt / "filler"
                     free = os.statvfs(mnt).f_bavail * os.statvfs(mnt).f_frsize

@@ -18,6 +18,7 @@ import ssl
 import threading
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -214,10 +215,15 @@ class Receiver:
         client_id: str = "hq-receiver",
         flush_interval_s: float = 0.02,
         flush_max: int = 500,
+        device_keys_loader: Callable[[], dict[str, Any]] | None = None,
     ) -> None:
         self.host, self.port, self.agency = host, port, agency
         self.opener, self.store, self.ack_key = opener, store, ack_key
         self.flush_interval_s, self.flush_max = flush_interval_s, flush_max
+        # re-reads the device register when an unknown device shows up (a newly
+        # provisioned pole), at most every few seconds
+        self._load_devices = device_keys_loader
+        self._last_device_reload = 0.0
         self._acks: dict[str, list[tuple[str, str]]] = defaultdict(list)
         self._unflushed = 0
         self._last_flush = time.monotonic()
@@ -275,6 +281,8 @@ class Receiver:
             raise SealError(f"record of {env.header['dev']!r} published on {device!r}'s topic")
         rid = env.header["id"]
         if env.part == "text":
+            if env.header["dev"] not in self.opener.device_keys:
+                self._reload_devices()
             rec = self.opener.open_text(blob)
             if self.store.add_record(rec):
                 self.stats["stored"] += 1
@@ -291,6 +299,16 @@ class Receiver:
             self._unflushed += 1
             return
         self._image(device, blob, rec)
+
+    def _reload_devices(self) -> None:
+        now = time.monotonic()
+        if self._load_devices is None or now - self._last_device_reload < 2.0:
+            return
+        self._last_device_reload = now
+        try:
+            self.opener.device_keys = self._load_devices()
+        except Exception as exc:  # noqa: BLE001 - keep the register we have
+            log.error("cannot reload the device register: %s", exc)
 
     def _image(self, device: str, blob: bytes, rec: dict[str, Any]) -> None:
         part, data = self.opener.open_image(blob, rec)

@@ -94,7 +94,8 @@ def uplink_cfg(broker, **kw) -> UplinkConfig:
 class RunningReceiver:
     """A Receiver thread with its own store, for tests."""
 
-    def __init__(self, broker, dept: Department, devices_dir: Path, db: Path, client_id: str | None = None):
+    def __init__(self, broker, dept: Department, devices_dir: Path, db: Path, client_id: str | None = None,
+                 reload_devices: bool = False):
         import uuid
 
         client_id = client_id or f"hq-receiver-{uuid.uuid4().hex[:8]}"
@@ -105,6 +106,7 @@ class RunningReceiver:
             host=broker.host, port=broker.port, ca_file=broker.ca_file, cert_file=cert, key_file=key,
             agency=broker.agency, opener=dept.opener(devices_dir), store=self.store,
             ack_key=dept.keys.receiver_key, client_id=client_id,
+            device_keys_loader=(lambda: K.load_device_public_keys(devices_dir)) if reload_devices else None,
         )
         self._stop = threading.Event()
         self.thread = threading.Thread(target=self.receiver.run, args=(self._stop,), daemon=True)

@@ -135,3 +135,18 @@ def test_postgres_store_dedupes_and_reports_gaps(pg_url):
     assert rep["devices"]["pole-pg"]["records"] == 3 and rep["devices"]["pole-pg"]["missing"] == 2
     assert rep["images"] == 1
     store.close()
+
+
+def test_newly_registered_device_is_picked_up_without_restart(tmp_path, broker):
+    dept = make_department(tmp_path / "dept")
+    devices = tmp_path / "devices"
+    devices.mkdir()
+    with RunningReceiver(broker, dept, devices, tmp_path / "hq.db", reload_devices=True) as hq:
+        dk = provision_device(tmp_path / "k", "pole-new", dept, broker, register_dir=devices)  # after start
+        ob = outbox_for(tmp_path / "o.db", dk, "pole-new")
+        ob.add_read(make_read("NEW1"))
+        dev = Listener(broker, "pole-new", [])
+        dev.client.publish(broker.topic("pole-new", "reads"), ob.pending(1, lane=0)[0].data, qos=1).wait_for_publish(5)
+        assert hq.wait_for(lambda: hq.plates() == ["NEW1"], 10)
+        dev.close()
+        ob.close()

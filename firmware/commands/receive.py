@@ -69,6 +69,7 @@ def run(args: argparse.Namespace) -> int:
         host=args.host, port=args.port, ca_file=args.ca, cert_file=args.cert, key_file=args.key,
         agency=args.agency, opener=Opener(dept.private_keys, devices), store=store,
         ack_key=dept.receiver_key, client_id=args.client_id,
+        device_keys_loader=lambda: K.load_device_public_keys(args.device_keys),
     )
     stop = threading.Event()
     if args.duration:
