@@ -1,6 +1,6 @@
 """Train the plate detector from scratch on CPU; resumable, logged, best kept by validation recall.
 
-    nohup nice -n 5 .venv/bin/python -m models.detector.train --steps 4200 --crop 288 &   # start or resume
+    nohup nice -n 5 .venv/bin/python -m models.detector.train --steps 5200 --crop 288 &   # start or resume
 
 Checkpoints go to models/runs/detector/ (git-ignored): last.pt every --save-every steps,
 best.pt whenever the validation score (mean recall over scenes-ca hold-out half, scenes-eu,
