@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -30,6 +30,8 @@ log = logging.getLogger(__name__)
 
 KEEP_BEST = 3  # frames whose images a track keeps (by quality) for the read's photographs
 VEHICLE_MAX_W = 800
+MAX_GROWTH = 2.0  # |d(log width)/dt| per second
+MOTION_WINDOW = 10  # observations the motion and growth estimates are fitted over (detector boxes jitter)
 
 
 def edit_distance(a: str, b: str) -> int:
@@ -46,6 +48,20 @@ def text_similarity(a: str, b: str) -> float:
     if not a or not b:
         return 0.0
     return 1.0 - edit_distance(a, b) / max(len(a), len(b))
+
+
+def _slopes(points: deque) -> tuple[float, float, float]:
+    """Least-squares d/dt of centre x, centre y and log width over recent observations."""
+    n = len(points)
+    tm = sum(p[0] for p in points) / n
+    var = sum((p[0] - tm) ** 2 for p in points)
+    if var <= 0:
+        return 0.0, 0.0, 0.0
+    out = []
+    for i in (1, 2, 3):
+        m = sum(p[i] for p in points) / n
+        out.append(sum((p[0] - tm) * (p[i] - m) for p in points) / var)
+    return out[0], out[1], out[2]
 
 
 def _iou(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> float:
@@ -80,6 +96,7 @@ class Track:
     box: tuple[int, int, int, int]
     velocity: tuple[float, float] = (0.0, 0.0)  # px/s of the box centre
     growth: float = 0.0  # d(log width)/dt: positive while the plate approaches
+    recent: deque = field(default_factory=lambda: deque(maxlen=MOTION_WINDOW))  # (t, cx, cy, log w)
     votes: dict[str, float] = field(default_factory=lambda: defaultdict(float))
     weight: float = 0.0
     frames: int = 0
@@ -93,10 +110,18 @@ class Track:
         return max(self.votes.items(), key=lambda kv: kv[1])[0] if self.votes else ""
 
     def predict(self, t: float) -> tuple[float, float, float]:
-        """Predicted box centre and width at time t (constant velocity and growth rate)."""
+        """Predicted box centre and width at time t (constant velocity and growth rate),
+        from the fitted track rather than the last, jittery, box."""
         x, y, w, h = self.box
+        cx, cy, lw = x + w / 2, y + h / 2, math.log(max(w, 1))
+        if len(self.recent) >= 2:
+            n = len(self.recent)
+            tm = sum(p[0] for p in self.recent) / n
+            cx = sum(p[1] for p in self.recent) / n + self.velocity[0] * (self.last_t - tm)
+            cy = sum(p[2] for p in self.recent) / n + self.velocity[1] * (self.last_t - tm)
+            lw = sum(p[3] for p in self.recent) / n + self.growth * (self.last_t - tm)
         dt = t - self.last_t
-        return x + w / 2 + self.velocity[0] * dt, y + h / 2 + self.velocity[1] * dt, w * math.exp(self.growth * dt)
+        return cx + self.velocity[0] * dt, cy + self.velocity[1] * dt, math.exp(lw + self.growth * dt)
 
     def leader_share(self) -> float:
         return max(self.votes.values()) / self.weight if self.votes and self.weight > 0 else 0.0
@@ -187,7 +212,7 @@ class Tracker:
         limit = self.cfg.match_distance * (2.0 if sim >= 0.7 else 1.0)
         if d > limit:
             return None
-        if abs(math.log(max(w, 1) / max(pw, 1.0))) > math.log(1.5):
+        if abs(math.log(max(w, 1) / max(pw, 1.0))) > math.log(1.6):
             return None
         if sim < 0.3 and r.confidence >= 0.5 and k.frames >= 3 and k.leader_share() >= 0.5:
             return None
@@ -196,14 +221,13 @@ class Tracker:
     def _add(self, k: Track, frame: Frame, r: PlateResult, new: bool = False) -> None:
         t = frame.monotonic
         x, y, w, h = r.box
-        if not new and t > k.last_t:
-            ox, oy, ow, oh = k.box
-            vx = (x + w / 2 - ox - ow / 2) / (t - k.last_t)
-            vy = (y + h / 2 - oy - oh / 2) / (t - k.last_t)
-            g = math.log(max(w, 1) / max(ow, 1)) / (t - k.last_t)
-            a = 0.5 if k.frames > 1 else 1.0
-            k.velocity = (a * vx + (1 - a) * k.velocity[0], a * vy + (1 - a) * k.velocity[1])
-            k.growth = a * g + (1 - a) * k.growth
+        k.recent.append((t, x + w / 2, y + h / 2, math.log(max(w, 1))))
+        if len(k.recent) >= 2:
+            vx, vy, g = _slopes(k.recent)
+            # few jittery boxes say little about growth: trust the fit as observations accrue, and a
+            # plate cannot double in size faster than ~0.35 s
+            g *= min(1.0, (len(k.recent) - 1) / 5)
+            k.velocity, k.growth = (vx, vy), max(-MAX_GROWTH, min(MAX_GROWTH, g))
         k.box, k.last_t, k.last_utc = r.box, t, frame.utc
         k.frames += 1
         weight = max(1.0, float(w)) * max(0.05, float(r.detection_score))

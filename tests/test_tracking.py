@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import cv2
 import numpy as np
+import pytest
 
 from drivers.camera.base import Frame, TruthPlate
 from firmware.config import PipelineConfig
@@ -132,3 +133,18 @@ def test_plate_leaving_and_another_entering_are_not_merged():
             for n in range(26, 46)]
     reads = run(Tracker(PipelineConfig(match_distance=2.5)), seq)  # size gate, not radius
     assert sorted((r.plate, r.direction) for r in reads) == [("3306ZV", "receding"), ("OXH4758", "approaching")]
+
+
+@pytest.mark.parametrize("seed", range(4, 14))
+def test_jittery_boxes_and_missed_frames_stay_one_track(seed):
+    # detector boxes jitter +-15% in size, and the detector misses 3 frames in 8
+    rng = np.random.default_rng(seed)
+    seq = []
+    for n in range(60):
+        if n % 8 in (3, 4, 5):
+            continue
+        x, y, w, h = approach(n, grow=2, dy=8)
+        j = rng.uniform(0.85, 1.15)
+        seq.append((n, [res((x + rng.integers(-4, 5), y + rng.integers(-4, 5), int(w * j), int(h * j)), "CPBNT")]))
+    reads = run(Tracker(PipelineConfig()), seq)
+    assert [(r.plate, r.direction) for r in reads] == [("CPBNT", "approaching")]
