@@ -80,7 +80,7 @@ def main() -> None:
             time.sleep(0.5)
         drain_s = time.perf_counter() - t0
         up.stop()
-        rx.send_signal(signal.SIGINT)  # the receiver prints its report on interrupt
+        rx.send_signal(signal.SIGTERM)  # the receiver prints its report and exits
         out, _ = rx.communicate(timeout=30)
         report = json.loads(out[out.index("{"):])
         dev = report["devices"].get("pole-drain", {})

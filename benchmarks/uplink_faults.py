@@ -209,8 +209,12 @@ def main() -> None:
         # 4. final drain and the department's proof
         summary["main_drained"] = dev.drain()
         time.sleep(3)
-        rx.send_signal(signal.SIGINT)
-        rx_out, _ = rx.communicate(timeout=60)
+        rx.send_signal(signal.SIGTERM)  # the receiver commits, acks and prints its report
+        try:
+            rx_out, _ = rx.communicate(timeout=120)
+        except subprocess.TimeoutExpired:
+            rx.kill()
+            rx_out = ""  # what it acknowledged is committed; the store below is the proof
         try:
             rx_report = json.loads(rx_out[rx_out.index("{"):])
         except ValueError:

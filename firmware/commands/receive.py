@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import signal
 import threading
 
 
@@ -72,6 +73,8 @@ def run(args: argparse.Namespace) -> int:
         device_keys_loader=lambda: K.load_device_public_keys(args.device_keys),
     )
     stop = threading.Event()
+    # SIGTERM (systemd, or a parent whose SIGINT is ignored) stops as cleanly as Ctrl-C
+    signal.signal(signal.SIGTERM, lambda *a: stop.set())
     if args.duration:
         threading.Timer(args.duration, stop.set).start()
     try:

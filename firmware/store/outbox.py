@@ -371,12 +371,14 @@ class Outbox:
         return max(0, reserve - (available - 2 * incoming))  # WAL + page copy of the insert
 
     def _make_room(self, incoming: int, kind: str) -> None:
-        over_capacity = self._total + incoming - self.cfg.capacity_bytes
-        short = self._disk_short(incoming)
-        over = max(over_capacity, short)
-        if over <= 0:
+        """Capacity may cost a plain read its text (the policy's last step); the
+        free-space reserve only ever takes delivered parts and images: when the
+        disk is full for other reasons the new record is refused instead
+        (StoreFull), and nothing already stored is lost."""
+        need_cap = self._total + incoming - self.cfg.capacity_bytes
+        need_disk = self._disk_short(incoming)
+        if need_cap <= 0 and need_disk <= 0:
             return
-        reason = "capacity" if over_capacity >= short else "disk_reserve"
         steps = [
             ("store.purge_delivered_early", "state=1", None),
             ("store.evict", "state=0 AND kind='read' AND part=2", "vehicle_jpeg"),
@@ -384,7 +386,11 @@ class Outbox:
             ("store.evict", "state=0 AND kind='read' AND part=0", "text"),
         ]
         for action, where, part in steps:
-            while over > 0:
+            while True:
+                need = need_cap if part == "text" else max(need_cap, need_disk)
+                if need <= 0:
+                    break
+                reason = "capacity" if need_cap > 0 else "disk_reserve"
                 victims = self._db.execute(
                     f"SELECT rowid, seq, part, id, bytes FROM parts WHERE {where} ORDER BY seq LIMIT 256"
                 ).fetchall()
@@ -394,10 +400,11 @@ class Outbox:
                 for v in victims:
                     chosen.append(v)
                     freed += v[4]
-                    if freed >= over:
+                    if freed >= need:
                         break
                 self._delete_rows([v[0] for v in chosen], evicted=part is not None)
-                over -= freed
+                need_cap -= freed
+                need_disk -= freed
                 detail: dict[str, Any] = {
                     "reason": reason,
                     "capacity_bytes": self.cfg.capacity_bytes,
@@ -407,14 +414,11 @@ class Outbox:
                 if part is not None:
                     log.warning("outbox %s: evicted %d %s part(s)", reason, len(chosen), part)
                 self._queue_audit(action, detail)
-            if over <= 0:
-                return
-        log.error(
-            "outbox short of %d bytes (capacity or disk reserve) with only alerts/audit entries left; "
-            "storing the %s anyway",
-            over,
-            kind,
-        )
+        if need_cap > 0:
+            log.error("outbox over capacity by %d bytes with only alerts/audit left; storing the %s anyway",
+                      need_cap, kind)
+        elif need_disk > 0:
+            log.warning("free space below store.min_free_bytes with no image left to drop; trying the %s", kind)
 
     def _delete_rows(self, rowids: list[int], evicted: bool) -> None:
         db = self._db
