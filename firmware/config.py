@@ -141,7 +141,7 @@ class PipelineConfig(Section):
     motion_pixel_delta: int = Field(18, ge=1, le=255)
     motion_hold_frames: int = Field(3, ge=0)
     roi: tuple[int, int, int, int] | None = None
-    min_confidence: float = Field(0.5, ge=0, le=1)
+    min_confidence: float = Field(0.2, ge=0, le=1)
     min_frames: int = Field(2, ge=1)
     max_gap_s: float = Field(1.0, gt=0)
     max_track_s: float = Field(30.0, gt=0)
