@@ -66,7 +66,10 @@ def test_simulate_json_contract_end_to_end(tmp_path, night):
     assert summary["vehicles"] == 3 and summary["reads"] == len(reads) and summary["night"] is night
     for k in ("correct", "duplicates", "phantoms", "missed", "frames", "frames_processed"):
         assert isinstance(summary[k], int)
-    assert summary["duplicates"] == 0 and summary["phantoms"] == 0
-    assert summary["correct"] >= 2  # accuracy targets are measured by benchmarks/simulate_accuracy.py
+    # one read per pass, none of a non-plate; OCR accuracy is measured by benchmarks/simulate_accuracy.py
+    assert summary["duplicates"] == 0 and summary["phantoms"] == 0 and summary["reads"] >= 1
     for r in reads:
         assert set(r) >= {"plate", "confidence", "truth", "correct", "direction", "frames", "candidates"}
+        assert r["truth"] is not None and r["frames"] >= 2 and r["confidence"] >= 0.2
+    assert summary["correct"] == sum(r["correct"] for r in reads)
+    assert summary["missed"] == 3 - len(reads)
