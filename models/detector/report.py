@@ -137,7 +137,7 @@ so wall times are upper bounds; the 1-thread CPU time is what the work itself co
 |---|---|---|---|---|---|
 {sp}
 
-TensorRT: not measured here (no GPU on this machine); `benchmarks/` holds the GPU script.
+TensorRT: not measured here (no GPU on this machine); `benchmarks/tensorrt_compare.py` builds the engine and compares it with ONNX Runtime where a GPU is at hand.
 
 ## Limits
 - No corners yet (axis-aligned boxes only); strongly slanted plates get a loose crop.
