@@ -10,7 +10,6 @@ from __future__ import annotations
 import csv
 import glob
 import hashlib
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,7 +19,7 @@ import numpy as np
 from firmware.recognition.detect import DETECTOR_INPUT, PAD_VALUE, STRIDE
 from models.synth.scenes import SceneGenerator, photometric, simple_plate
 
-DATASETS = Path(os.environ.get("POLEWATCH_DATASETS", Path(__file__).resolve().parents[2] / ".." / "shared" / "datasets"))
+from models import DATASETS  # noqa: E402
 
 
 def ca_half(name: str) -> str:

@@ -33,7 +33,7 @@ from tqdm import tqdm
 from firmware.recognition.ocr import CHARSET, PAD, SLOTS, encode, normalise, preprocess
 from models.ocr.net import ARCHS
 
-DATASETS = Path(os.environ.get("POLEWATCH_DATASETS", Path(__file__).resolve().parents[2] / ".." / "shared" / "datasets"))
+from models import DATASETS  # noqa: E402
 log = logging.getLogger("ocr.train")
 
 

@@ -30,7 +30,7 @@ LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 DIGITS = "0123456789"
 PLATE_W, PLATE_H = 320, 160
 
-DATASETS = Path(os.environ.get("POLEWATCH_DATASETS", Path(__file__).resolve().parents[2] / ".." / "shared" / "datasets"))
+from models import DATASETS  # noqa: E402
 
 FONT_FILES = [
     "/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf",
