@@ -11,21 +11,8 @@ from tuf.api.metadata import Metadata, Root
 from firmware import cli
 from ota.errors import RepositoryToolError
 from ota.repository import ReleaseRepository
-from ota_support import Pole, RepoEnv, make_bundle, wait_healthy
-from test_ota_attacks import _evil_target, _forge_top
-
-
-@pytest.fixture
-def world(tmp_path):
-    env = RepoEnv(tmp_path)
-    pole = Pole(tmp_path / "pole", env.url, env.trusted_root, health_timeout_s=5)
-    try:
-        pole.factory_install(env.publish("1.0.0"))
-        assert pole.updater.apply().outcome == "up_to_date"
-        yield env, pole
-    finally:
-        pole.stop()
-        env.stop()
+from ota_support import Pole, make_bundle, wait_healthy
+from test_ota_attacks import _evil_target, _forge_top, world  # noqa: F401  (world: a pole on a fresh repository)
 
 
 def _device_root(pole: Pole) -> Root:

@@ -111,6 +111,18 @@ class Camera(ABC):
         )
 
 
+def wait_until(due: float, timeout_s: float) -> bool:
+    """Sleep until monotonic time `due` for real-time pacing; False when that is
+    beyond `timeout_s` (the caller's read times out after sleeping `timeout_s`)."""
+    wait = due - time.monotonic()
+    if wait > timeout_s:
+        time.sleep(timeout_s)
+        return False
+    if wait > 0:
+        time.sleep(wait)
+    return True
+
+
 def shutter_limit_us(speed_mph: float) -> float:
     """Longest exposure that freezes a plate at `speed_mph`: 1/(18 x mph) s (rule of thumb)."""
     return 1e6 / (18.0 * speed_mph)

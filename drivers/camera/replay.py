@@ -13,7 +13,8 @@ from typing import Any
 
 import cv2
 
-from drivers.camera.base import Camera, CameraError, CameraUnavailable, EndOfStream, Frame, IlluminatorState, check_image
+from drivers.camera.base import (Camera, CameraError, CameraUnavailable, EndOfStream, Frame, IlluminatorState, check_image,
+                                  wait_until)
 
 log = logging.getLogger(__name__)
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
@@ -67,14 +68,8 @@ class ReplayCamera(Camera):
     def read(self, timeout_s: float = 1.0) -> Frame | None:
         if self._cap is None and not self._images:
             self.open()
-        if self.realtime:
-            due = self._t0 + self._index / self.fps
-            wait = due - time.monotonic()
-            if wait > timeout_s:
-                time.sleep(timeout_s)
-                return None
-            if wait > 0:
-                time.sleep(wait)
+        if self.realtime and not wait_until(self._t0 + self._index / self.fps, timeout_s):
+            return None
         image = self._next_image()
         mono = None if self.realtime else self._mono0 + self._index / self.fps
         return self._frame(image, monotonic=mono, source_index=self._index - 1)

@@ -18,7 +18,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from drivers.camera.base import Camera, EndOfStream, Frame, IlluminatorState, TruthPlate, shutter_limit_us
+from drivers.camera.base import Camera, EndOfStream, Frame, IlluminatorState, TruthPlate, shutter_limit_us, wait_until
 
 ROAD_LENGTH_M = 22.0  # length of road between the far and the near edge of the view
 CAR_W = 0.42  # vehicle width at the near edge, as a fraction of the frame width
@@ -120,14 +120,8 @@ class SimulatedRoad(Camera):
         t = n / self.cfg.fps
         if self._end_t is not None and t >= self._end_t:
             raise EndOfStream(f"simulated road: {self.passed} vehicles passed")
-        if self.live:
-            due = self._wall0 + t
-            wait = due - time.monotonic()
-            if wait > timeout_s:
-                time.sleep(timeout_s)
-                return None
-            if wait > 0:
-                time.sleep(wait)
+        if self.live and not wait_until(self._wall0 + t, timeout_s):
+            return None
         self._t = t
         self._step(t)
         ir_on = self.illuminator_state() == "on"
