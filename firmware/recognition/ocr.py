@@ -91,20 +91,7 @@ def decode(probs: np.ndarray, top_n: int = 5, beam: int = 12, us_format_rules: b
             texts[t] = texts.get(t, 0.0) + sp
         else:
             empty += sp
-    if not texts or empty > max(texts.values()):  # most likely nothing legible
-        return Reading("", 0.0, [])
-    if us_format_rules:
-        for t in texts:
-            if _shape(t) in US_FORMATS:
-                texts[t] *= 2.0
-        total = sum(texts.values()) or 1.0
-        scale = min(1.0, sum(sp for sp, _ in seqs)) / total
-        texts = {t: v * scale for t, v in texts.items()}
-    ranked = sorted(texts.items(), key=lambda kv: -kv[1])[:top_n]
-    cands = [Candidate(t, float(min(1.0, v))) for t, v in ranked]
-    if not cands:
-        return Reading("", 0.0, [])
-    return Reading(cands[0].plate, cands[0].confidence, cands)
+    return _rank(texts, empty, top_n, us_format_rules)
 
 
 def decode_ctc(probs: np.ndarray, top_n: int = 5, beam: int = 10, us_format_rules: bool = False) -> Reading:
@@ -135,17 +122,22 @@ def decode_ctc(probs: np.ndarray, top_n: int = 5, beam: int = 10, us_format_rule
         beams = dict(sorted(nxt.items(), key=lambda kv: -(kv[1][0] + kv[1][1]))[:beam])
     empty = sum(beams.get("", [0.0, 0.0]))
     texts = {t: pb + pnb for t, (pb, pnb) in beams.items() if t}
-    if not texts or empty > max(texts.values()):  # most likely nothing legible
+    return _rank(texts, empty, top_n, us_format_rules)
+
+
+def _rank(texts: dict[str, float], empty: float, top_n: int, us_format_rules: bool) -> Reading:
+    """Both decoders end here: no read when "nothing legible" is likeliest; otherwise the
+    top-N texts, after the optional US format prior (doubling the weight of texts in a
+    common serial format while keeping the total probability)."""
+    if not texts or empty > max(texts.values()):
         return Reading("", 0.0, [])
     if us_format_rules:
         total = sum(texts.values())
         texts = {t: v * (2.0 if _shape(t) in US_FORMATS else 1.0) for t, v in texts.items()}
-        scale = total / (sum(texts.values()) or 1.0)
+        scale = total / sum(texts.values())
         texts = {t: v * scale for t, v in texts.items()}
     ranked = sorted(texts.items(), key=lambda kv: -kv[1])[:top_n]
     cands = [Candidate(t, float(min(1.0, v))) for t, v in ranked]
-    if not cands:
-        return Reading("", 0.0, [])
     return Reading(cands[0].plate, cands[0].confidence, cands)
 
 
