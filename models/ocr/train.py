@@ -3,12 +3,16 @@
 Each batch mixes synthetic shards (models.ocr.gen), real Brazilian crops
 (crops-br: real texture and degradation) and one half of the real US crops
 (us-crops-dev, split by a hash of the file name; the other half is only ever
-used for validation). Crops-ar is validation only. Cosine learning-rate decay
-with warm-up; `last.pt` is written every epoch and training resumes from it;
-`best.pt` keeps the checkpoint with the best exact read rate on the US
-validation half.
+used for validation) and, with --ca-share, crops cut behind the shipped
+detector from scenes-ca's detector-training half. Crops-ar is validation only.
+Cosine learning-rate decay with warm-up; `last.pt` is written every epoch and
+training resumes from it; `best.pt` keeps the checkpoint with the best mean
+exact read rate on the US validation half and the scenes-ca hold-out crops.
+--init-onnx fine-tunes the shipped model (batch norm frozen).
 
     python -m models.ocr.train --run models/runs/ocr --steps 30000
+    python -m models.ocr.train --run models/runs/ocr-ft --init-onnx models/plate_ocr.onnx \
+        --ca-share 0.1 --lr 6e-4 --steps 6000
 """
 
 from __future__ import annotations
@@ -59,6 +63,97 @@ def load_crops(folder: Path, fold: str | None = None) -> tuple[np.ndarray, np.nd
             labels.append(encode(text))
             texts.append(text)
     return np.stack(images), np.stack(labels), texts
+
+
+def load_scene_crops(folder: Path, names: set[str] | None,
+                     margins: tuple[float, ...] = (-0.06, -0.03, 0.0, 0.04)) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """OCR crops cut from labelled scenes the way the appliance cuts them.
+
+    The shipped detector runs on each scene; a detection whose centre lies in a
+    labelled box gives crops at several trims around `plate_crop`'s default,
+    so the OCR learns the framing, blur and scale it meets behind the detector
+    (real US plates from scenes-ca's detector-training half, never its hold-out half).
+    """
+    from firmware.config import RecognitionConfig
+    from firmware.recognition import Recognizer, plate_crop
+
+    rec = Recognizer.from_config(RecognitionConfig())
+    rows: dict[str, list[tuple[float, float, float, float, str]]] = {}
+    with open(folder / "labels.tsv", newline="") as fh:
+        for row in csv.DictReader(fh, delimiter="\t"):
+            text = normalise(row["plate"] or "")
+            if text and 0 < len(text) <= SLOTS and (names is None or row["file"] in names):
+                rows.setdefault(row["file"], []).append((float(row["x"]), float(row["y"]), float(row["w"]),
+                                                         float(row["h"]), text))
+    images, labels, texts = [], [], []
+    for name, boxes in sorted(rows.items()):
+        frame = cv2.imread(str(folder / name))
+        if frame is None:
+            continue
+        dets = rec.detect(frame)
+        for x, y, w, h, text in boxes:
+            hit = [d for d in dets if x <= d.box[0] + d.box[2] / 2 <= x + w and y <= d.box[1] + d.box[3] / 2 <= y + h]
+            if not hit:
+                continue
+            d = max(hit, key=lambda d: d.score)
+            for m in margins:
+                crop = plate_crop(frame, d, m)
+                if crop.shape[0] < 4 or crop.shape[1] < 8:
+                    continue
+                images.append((preprocess([crop])[0, 0] * 255).astype(np.uint8))
+                labels.append(encode(text))
+                texts.append(text)
+    return np.stack(images), np.stack(labels), texts
+
+
+def init_from_onnx(model: nn.Module, path: Path) -> None:
+    """Warm start from a shipped ONNX OCR (batch norm folded into its convolutions).
+
+    Each convolution takes the folded weights, each batch norm becomes the
+    identity plus the folded bias; training then keeps batch norm frozen
+    (`freeze_bn`), so the network starts exactly where the shipped one is.
+    """
+    import onnx
+    from onnx import numpy_helper
+
+    m = onnx.load(str(path))
+    inits = {i.name: numpy_helper.to_array(i) for i in m.graph.initializer}
+    folded = sorted((k for k in inits if k.startswith("onnx::Conv_")), key=lambda k: int(k.rsplit("_", 1)[1]))
+    convs = [mod for mod in model.modules() if isinstance(mod, (nn.Conv1d, nn.Conv2d))]
+    bns = [mod for mod in model.modules() if isinstance(mod, (nn.BatchNorm1d, nn.BatchNorm2d))]
+    if len(folded) != 2 * len(bns):
+        raise ValueError(f"{path}: {len(folded)} folded tensors for {len(bns)} batch norms; not this architecture")
+    sd = model.state_dict()
+    named = {id(mod): name for name, mod in model.named_modules()}
+    for conv, bn, i in zip(convs, bns, range(0, len(folded), 2)):
+        w, b = inits[folded[i]], inits[folded[i + 1]]
+        sd[named[id(conv)] + ".weight"] = torch.from_numpy(w.copy())
+        prefix = named[id(bn)]
+        sd[prefix + ".weight"] = torch.ones(len(b))
+        sd[prefix + ".bias"] = torch.from_numpy(b.copy())
+        sd[prefix + ".running_mean"] = torch.zeros(len(b))
+        sd[prefix + ".running_var"] = torch.full((len(b),), 1.0 - bn.eps)
+    for name, arr in inits.items():
+        if not name.startswith("onnx::") and name in sd:
+            sd[name] = torch.from_numpy(arr.copy())
+    model.load_state_dict(sd)
+    import onnxruntime as ort
+
+    x = np.random.default_rng(0).random((2, 1, 64, 128), dtype=np.float32)
+    model.eval()
+    ref = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {"image": x})[0]
+    err = float(np.abs(model(torch.from_numpy(x)).detach().numpy() - ref).max())
+    if err > 1e-3:
+        raise ValueError(f"{path}: warm-started network differs from the ONNX model by {err}")
+
+
+def set_train(model: nn.Module, freeze_bn: bool) -> None:
+    """Training mode, with batch norm statistics frozen when fine-tuning a folded model."""
+    model.train()
+    if freeze_bn:
+        for mod in model.modules():
+            if isinstance(mod, (nn.BatchNorm1d, nn.BatchNorm2d)):
+                mod.eval()
 
 
 def augment(rng: np.random.Generator, img: np.ndarray, strength: float = 1.0) -> np.ndarray:
@@ -135,14 +230,14 @@ def _text(labels, ctc: bool) -> str:
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, x: np.ndarray, y: np.ndarray, ctc: bool = False) -> dict:
+def evaluate(model: nn.Module, x: np.ndarray, y: np.ndarray, ctc: bool = False, freeze_bn: bool = False) -> dict:
     """Exact greedy reads (and per-character similarity) on real crops."""
     model.eval()
     preds = []
     for i in range(0, len(x), 128):
         xb = torch.from_numpy(x[i: i + 128][:, None].astype(np.float32) / 255.0)
         preds.append(model(xb).argmax(-1).numpy())
-    model.train()
+    set_train(model, freeze_bn)
     pt = [_text(r, ctc) for r in np.concatenate(preds)]
     yt = [_text(r, False) for r in y]
     exact = float(np.mean([a == b for a, b in zip(pt, yt)]))
@@ -180,6 +275,11 @@ def main() -> None:
     ap.add_argument("--us-share", type=float, default=0.12)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--arch", choices=sorted(ARCHS), default="ctc")
+    ap.add_argument("--ca-share", type=float, default=0.0,
+                    help="share of crops cut from scenes-ca's detector-training half")
+    ap.add_argument("--init-onnx", type=Path, default=None,
+                    help="warm start from a shipped ONNX OCR (batch norm stays frozen)")
+    ap.add_argument("--warmup", type=int, default=300)
     args = ap.parse_args()
 
     args.run.mkdir(parents=True, exist_ok=True)
@@ -194,10 +294,21 @@ def main() -> None:
     ar = load_crops(DATASETS / "crops-ar")
     log.info("real crops: crops-br %d, us-dev train %d, us-dev val %d, crops-ar %d",
              len(br[0]), len(us_tr[0]), len(us_va[0]), len(ar[0]))
-    mixer = Mixer(args.synth, [(br[0], br[1], args.br_share), (us_tr[0], us_tr[1], args.us_share)], args.seed)
+    pools = [(br[0], br[1], args.br_share), (us_tr[0], us_tr[1], args.us_share)]
+    from models.detector.data import ca_half
+
+    if args.ca_share > 0:
+        names = {n for n in os.listdir(DATASETS / "scenes-ca") if ca_half(n) == "train"}
+        ca = load_scene_crops(DATASETS / "scenes-ca", names)
+        log.info("scenes-ca training-half crops behind the detector: %d", len(ca[0]))
+        pools.append((ca[0], ca[1], args.ca_share))
+    ca_hold_names = {n for n in os.listdir(DATASETS / "scenes-ca") if ca_half(n) == "holdout"}
+    ca_hold = load_scene_crops(DATASETS / "scenes-ca", ca_hold_names, (-0.03,))
+    mixer = Mixer(args.synth, pools, args.seed)
 
     model = ARCHS[args.arch]()
     ctc = args.arch == "ctc"
+    freeze_bn = args.init_onnx is not None
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
     step, best = 0, -1.0
     last = args.run / "last.pt"
@@ -206,18 +317,22 @@ def main() -> None:
         model.load_state_dict(ck["model"])
         opt.load_state_dict(ck["opt"])
         step, best = ck["step"], ck.get("best", -1.0)
+        freeze_bn = ck.get("freeze_bn", freeze_bn)
         mixer.rng = np.random.default_rng(args.seed + step)
         log.info("resumed from %s at step %d (best %.4f)", last, step, best)
+    elif args.init_onnx:
+        init_from_onnx(model, args.init_onnx)
+        log.info("warm start from %s", args.init_onnx)
     loss_fn = nn.CrossEntropyLoss(label_smoothing=0.05)
     ctc_fn = nn.CTCLoss(blank=PAD, zero_infinity=True)
-    model.train()
+    set_train(model, freeze_bn)
     bar = tqdm(total=args.steps, initial=step, desc="ocr", mininterval=10)
     while step < args.steps:
         mixer.refresh()
         t0, run_loss = time.time(), 0.0
         for _ in range(args.epoch_steps):
             for g in opt.param_groups:
-                g["lr"] = lr_at(step, args.steps, args.lr)
+                g["lr"] = lr_at(step, args.steps, args.lr, args.warmup)
             x, y = mixer.batch(args.batch)
             logits = model(x)
             if ctc:
@@ -232,14 +347,17 @@ def main() -> None:
             bar.update(1)
             if step >= args.steps:
                 break
-        ev_us, ev_ar = evaluate(model, us_va[0], us_va[1], ctc), evaluate(model, ar[0], ar[1], ctc)
-        log.info("step %d loss %.4f lr %.2e synth %d | us-val %s | crops-ar %s | %.1f s/epoch",
+        ev_us, ev_ar = (evaluate(model, us_va[0], us_va[1], ctc, freeze_bn),
+                        evaluate(model, ar[0], ar[1], ctc, freeze_bn))
+        ev_ca = evaluate(model, ca_hold[0], ca_hold[1], ctc, freeze_bn)
+        log.info("step %d loss %.4f lr %.2e synth %d | us-val %s | crops-ar %s | ca-holdout %s | %.1f s/epoch",
                  step, run_loss / args.epoch_steps, lr_at(step, args.steps, args.lr), len(mixer.synth_x),
-                 json.dumps(ev_us), json.dumps(ev_ar), time.time() - t0)
+                 json.dumps(ev_us), json.dumps(ev_ar), json.dumps(ev_ca), time.time() - t0)
         state = {"model": model.state_dict(), "opt": opt.state_dict(), "step": step, "best": best, "arch": args.arch,
-                 "eval": {"us_val": ev_us, "crops_ar": ev_ar}}
-        if ev_us["exact"] > best:
-            best = state["best"] = ev_us["exact"]
+                 "freeze_bn": freeze_bn, "eval": {"us_val": ev_us, "crops_ar": ev_ar, "ca_holdout": ev_ca}}
+        score = (ev_us["exact"] + ev_ca["exact"]) / 2  # real US crops alone, and behind the detector
+        if score > best:
+            best = state["best"] = score
             torch.save(state, args.run / "best.tmp")
             os.replace(args.run / "best.tmp", args.run / "best.pt")
         torch.save(state, args.run / "last.tmp")
