@@ -216,8 +216,13 @@ class Receiver:
         flush_interval_s: float = 0.02,
         flush_max: int = 500,
         device_keys_loader: Callable[[], dict[str, Any]] | None = None,
+        protocol: str = "mqtt5",
     ) -> None:
+        if protocol not in ("mqtt5", "mqtt311"):
+            raise ValueError(f"protocol must be 'mqtt5' or 'mqtt311', got {protocol!r}")
         self.host, self.port, self.agency = host, port, agency
+        # an older department broker may speak only MQTT 3.1.1; the session is persistent either way
+        self.v5 = protocol == "mqtt5"
         self.opener, self.store, self.ack_key = opener, store, ack_key
         self.flush_interval_s, self.flush_max = flush_interval_s, flush_max
         # re-reads the device register when an unknown device shows up (a newly
@@ -231,7 +236,8 @@ class Receiver:
         self.connected = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
+        c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id,
+                        protocol=mqtt.MQTTv5 if self.v5 else mqtt.MQTTv311, clean_session=None if self.v5 else False)
         ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=str(ca_file))
         ctx.load_cert_chain(str(cert_file), str(key_file))
         c.tls_set_context(ctx)
@@ -333,6 +339,9 @@ class Receiver:
         self._last_flush = time.monotonic()
 
     def connect(self) -> None:
+        if not self.v5:
+            self.client.connect(self.host, self.port, keepalive=30)
+            return
         props = Properties(PacketTypes.CONNECT)
         props.SessionExpiryInterval = 7 * 86400
         self.client.connect(self.host, self.port, keepalive=30, clean_start=False, properties=props)

@@ -25,6 +25,7 @@ import signal
 import socket
 import ssl
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -211,6 +212,57 @@ class Broker:
         ctx = ssl.create_default_context(cafile=str(self.ca_file))
         ctx.load_cert_chain(str(cert), str(key))
         return ctx
+
+
+class Mqtt311Broker(Broker):
+    """An MQTT 3.1.1-only broker (amqtt) on a free port with TLS from the same test CA.
+
+    Mosquitto 2.0 always accepts MQTT 5, so the uplink's fall-back is proven
+    against a real broker that does not: amqtt refuses a version-5 CONNECT with
+    the 3.1.1 CONNACK code "unacceptable protocol version". It has no
+    certificate identities or ACLs, so it stands only for the protocol check.
+    """
+
+    def start(self, timeout: float = 15.0) -> None:
+        if self.proc and self.proc.poll() is None:
+            return
+        conf = self.workdir / "amqtt.yaml"
+        conf.write_text("\n".join([
+            "listeners:",
+            "  default:",
+            "    type: tcp",
+            f"    bind: {self.host}:{self.port}",
+            "    ssl: true",
+            f"    cafile: {self.ca_file}",
+            f"    certfile: {self.server_cert}",
+            f"    keyfile: {self.server_key}",
+            "plugins:",
+            "  amqtt.plugins.authentication.AnonymousAuthPlugin:",
+            "    allow_anonymous: true",
+            "",
+        ]))
+        with open(self.log_file, "ab") as log:
+            self.proc = subprocess.Popen([sys.executable, "-m", "amqtt.scripts.broker_script", "-c", str(conf)],
+                                         stdout=log, stderr=log)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"amqtt exited with {self.proc.returncode}:\n{self.log_tail()}")
+            if self._tls_ready():
+                return
+            time.sleep(0.05)
+        raise RuntimeError(f"amqtt did not listen on {self.port}:\n{self.log_tail()}")
+
+
+@pytest.fixture()
+def broker311(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mqtt311Broker]:
+    """A running MQTT 3.1.1-only broker with TLS (amqtt)."""
+    b = Mqtt311Broker(tmp_path_factory.mktemp("amqtt"))
+    b.start()
+    try:
+        yield b
+    finally:
+        b.stop()
 
 
 @pytest.fixture(scope="session")

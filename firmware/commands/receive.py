@@ -27,6 +27,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--department-keys", help="directory of <kid>.key sealing keys and receiver.key")
     p.add_argument("--device-keys", help="directory of registered device signing keys <device>.pub")
     p.add_argument("--client-id", default="hq-receiver")
+    p.add_argument("--protocol", choices=("mqtt5", "mqtt311"), default="mqtt5",
+                   help="MQTT version of the department broker (mqtt311 for brokers without MQTT 5)")
     p.add_argument("--duration", type=float, help="stop after this many seconds")
     p.set_defaults(func=run)
 
@@ -70,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
         host=args.host, port=args.port, ca_file=args.ca, cert_file=args.cert, key_file=args.key,
         agency=args.agency, opener=Opener(dept.private_keys, devices), store=store,
         ack_key=dept.receiver_key, client_id=args.client_id,
-        device_keys_loader=lambda: K.load_device_public_keys(args.device_keys),
+        device_keys_loader=lambda: K.load_device_public_keys(args.device_keys), protocol=args.protocol,
     )
     stop = threading.Event()
     # SIGTERM (systemd, or a parent whose SIGINT is ignored) stops as cleanly as Ctrl-C

@@ -219,6 +219,17 @@ class Uplink:
         log.info("uplink connected to %s:%s (%s)", self.cfg.host, self.cfg.port,
                  "MQTT 5" if self._protocol == mqtt.MQTTv5 else "MQTT 3.1.1")
 
+    def _no_connack(self) -> None:
+        """An MQTT 5 CONNECT closed or left unanswered three times running: an
+        older broker that cannot parse it (some close, some wait for bytes that
+        never come) rather than one that answers "unsupported protocol"."""
+        if self._protocol != mqtt.MQTTv5:
+            return
+        self._closed_before_connack += 1
+        if self._closed_before_connack >= 3:
+            self._fallback_to_311()
+            self._closed_before_connack = 0
+
     def _fallback_to_311(self) -> None:
         log.warning("broker does not speak MQTT 5; falling back to MQTT 3.1.1")
         self._protocol = mqtt.MQTTv311
@@ -313,16 +324,14 @@ class Uplink:
                 was_connected = self._connected.is_set()
                 self._socket_open = False
                 self._lost(f"network: {mqtt.error_string(rc)}")
-                if not was_connected and self._protocol == mqtt.MQTTv5:
-                    self._closed_before_connack += 1
-                    if self._closed_before_connack >= 3:
-                        self._fallback_to_311()
-                        self._closed_before_connack = 0
+                if not was_connected:
+                    self._no_connack()
                 self._sleep_backoff()
                 continue
             if not self._connected.is_set():
                 if time.monotonic() - self._connect_started > self.cfg.connect_timeout_s:
                     self._drop_connection("no CONNACK in time")
+                    self._no_connack()
                     self._sleep_backoff()
                 continue
             try:
