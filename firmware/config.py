@@ -124,6 +124,12 @@ class RecognitionConfig(Section):
     threads: int = Field(0, ge=0, le=64)
     detector_threshold: float | None = Field(None, gt=0, lt=1, description="default: the manifest's threshold")
     min_read_confidence: float = Field(0.0, ge=0, le=1)
+    verify_threshold: float | None = Field(
+        0.35, gt=0, lt=1,
+        description="detections scoring between this and detector_threshold are kept only when the OCR reads "
+                    "them as a plate (verify_min_confidence, verify_min_chars); unset: no second band")
+    verify_min_confidence: float = Field(0.5, ge=0, le=1)
+    verify_min_chars: int = Field(3, ge=1, le=8)
     nms_iou: float = Field(0.45, gt=0, lt=1)
     max_plates: int = Field(16, ge=1, le=256)
     top_n: int = Field(5, ge=1, le=50)

@@ -150,3 +150,22 @@ def test_training_targets_peak_at_the_box_centre():
     lb = Letterbox(scale=1.0, pad_x=0, pad_y=0, frame_width=160, frame_height=96)
     dets = postprocess(outputs, lb, threshold=0.99, nms_iou=0.45, max_plates=4)
     assert len(dets) == 1 and dets[0].box == (40, 20, 60, 20)
+
+
+def test_weak_detections_count_only_when_the_ocr_reads_a_plate():
+    """The verification band: between verify_threshold and the detector threshold a
+    detection needs a confident read of at least verify_min_chars characters."""
+    from firmware.config import RecognitionConfig
+    from firmware.recognition import Recognizer
+    from firmware.records import PlateResult
+
+    rec = Recognizer.from_config(RecognitionConfig(detector_threshold=0.6, verify_threshold=0.3,
+                                                   verify_min_confidence=0.5, verify_min_chars=3))
+    assert rec.floor == 0.3
+    box = (0, 0, 100, 50)
+    assert rec._verified(PlateResult(box, 0.7, "7", 0.1))            # strong: kept whatever it reads
+    assert rec._verified(PlateResult(box, 0.4, "7ABC123", 0.8))      # weak but read confidently
+    assert not rec._verified(PlateResult(box, 0.4, "7ABC123", 0.3))  # weak and unsure
+    assert not rec._verified(PlateResult(box, 0.4, "11", 0.9))       # weak and too short: a sign, a grille
+    off = Recognizer.from_config(RecognitionConfig(detector_threshold=0.6, verify_threshold=None))
+    assert off.floor == 0.6

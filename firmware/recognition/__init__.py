@@ -122,10 +122,28 @@ class Recognizer:
     def versions(self) -> dict[str, str]:
         return {name: spec.version for name, spec in self.models.items()} | {"runtime": self.runtime.name}
 
-    def detect(self, frame: np.ndarray) -> list[detect.Detection]:
+    @property
+    def floor(self) -> float:
+        """The lowest detector score that is looked at: the verification band's, if any."""
+        band = self.cfg.verify_threshold
+        return min(band, self.threshold) if band is not None else self.threshold
+
+    def detect(self, frame: np.ndarray, threshold: float | None = None) -> list[detect.Detection]:
         tensor, lb = detect.preprocess(frame)
         outs = self.detector.run(tensor)
-        return detect.postprocess(outs, lb, self.threshold, self.cfg.nms_iou, self.cfg.max_plates)
+        return detect.postprocess(outs, lb, self.threshold if threshold is None else threshold,
+                                  self.cfg.nms_iou, self.cfg.max_plates)
+
+    def _verified(self, r: PlateResult) -> bool:
+        """A detection from the low band counts only when its crop reads like a plate.
+
+        Weak detections are where small, far or non-US-shaped plates hide, but
+        also signs and grilles; a confident read of several characters tells
+        them apart (scenes-eu recall 0.88 -> 0.93, scenes-br 0.965 -> 0.98 with
+        false detections still under 0.1 per image; see docs/recognition.md)."""
+        if r.detection_score >= self.threshold:
+            return True
+        return r.confidence >= self.cfg.verify_min_confidence and len(r.plate) >= self.cfg.verify_min_chars
 
     def read_crops(self, crops: list[np.ndarray], boxes: list[tuple[int, int, int, int]] | None = None,
                    scores: list[float] | None = None) -> list[PlateResult]:
@@ -151,13 +169,13 @@ class Recognizer:
         """All plates in a frame, read, best first."""
         frame = check_image(frame)
         t0 = time.perf_counter()
-        dets = self.detect(frame)
+        dets = self.detect(frame, self.floor)
         t1 = time.perf_counter()
         crops = [plate_crop(frame, d, self.cfg.crop_margin, self.cfg.rectify) for d in dets]
         keep = [i for i, c in enumerate(crops) if c.shape[0] >= 4 and c.shape[1] >= 8]  # slivers at the frame edge
         results = self._read([crops[i] for i in keep], [dets[i].box for i in keep], [dets[i].score for i in keep])
         t2 = time.perf_counter()
         self.last_timings = {"detect_ms": (t1 - t0) * 1e3, "ocr_ms": (t2 - t1) * 1e3}
-        results = [r for r in results if r.plate and r.confidence >= self.cfg.min_read_confidence]
+        results = [r for r in results if r.plate and r.confidence >= self.cfg.min_read_confidence and self._verified(r)]
         results.sort(key=lambda r: -r.confidence)
         return results
