@@ -133,7 +133,7 @@ class RecognitionConfig(Section):
     nms_iou: float = Field(0.45, gt=0, lt=1)
     max_plates: int = Field(16, ge=1, le=256)
     top_n: int = Field(5, ge=1, le=50)
-    us_format_rules: bool = False
+    us_format_rules: bool = True
     rectify: bool = False
     crop_margin: float = Field(-0.03, ge=-0.2, le=0.5, description="fraction of the box width added on each side of a plate crop (twice that of its height)")
     tensorrt: TensorRTConfig = TensorRTConfig()
