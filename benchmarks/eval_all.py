@@ -25,34 +25,32 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 
-def us_val_folder(src: Path, dst: Path) -> Path:
-    """A folder of links to the us-crops-dev validation half, with its labels."""
-    from models.ocr.train import us_fold
-
+def linked_subset(src: Path, dst: Path, labels: str, keep) -> Path:
+    """A folder of links to the images of `src` whose label row `keep(file)` accepts, with those rows."""
+    sep = "\t" if labels.endswith(".tsv") else ","
     dst.mkdir(parents=True, exist_ok=True)
-    lines = (src / "labels.csv").read_text().splitlines()
-    keep = [lines[0]] + [ln for ln in lines[1:] if us_fold(ln.split(",")[0]) == "val"]
-    (dst / "labels.csv").write_text("\n".join(keep) + "\n")
-    for ln in keep[1:]:
-        f = ln.split(",")[0]
+    lines = (src / labels).read_text().splitlines()
+    rows = [lines[0]] + [ln for ln in lines[1:] if keep(ln.split(sep)[0])]
+    (dst / labels).write_text("\n".join(rows) + "\n")
+    for ln in rows[1:]:
+        f = ln.split(sep)[0]
         if not (dst / f).exists():
             os.symlink(src / f, dst / f)
     return dst
+
+
+def us_val_folder(src: Path, dst: Path) -> Path:
+    """us-crops-dev's validation half (the other half trains the OCR)."""
+    from models.ocr.train import us_fold
+
+    return linked_subset(src, dst, "labels.csv", lambda f: us_fold(f) == "val")
 
 
 def ca_holdout_folder(src: Path, dst: Path) -> Path:
-    """A folder of links to scenes-ca's hold-out half (neither model trained on it), with its labels."""
+    """scenes-ca's hold-out half (neither model trained on it)."""
     from models.detector.data import ca_half
 
-    dst.mkdir(parents=True, exist_ok=True)
-    lines = (src / "labels.tsv").read_text().splitlines()
-    keep = [lines[0]] + [ln for ln in lines[1:] if ca_half(ln.split("\t")[0]) == "holdout"]
-    (dst / "labels.tsv").write_text("\n".join(keep) + "\n")
-    for ln in keep[1:]:
-        f = ln.split("\t")[0]
-        if not (dst / f).exists():
-            os.symlink(src / f, dst / f)
-    return dst
+    return linked_subset(src, dst, "labels.tsv", lambda f: ca_half(f) == "holdout")
 
 
 def main() -> None:

@@ -163,21 +163,24 @@ class Broker:
         return f"polewatch/v1/{self.agency}/{device}/{channel}"
 
     # -- process ----------------------------------------------------------
+    name = "mosquitto"
+
     def start(self, timeout: float = 10.0) -> None:
         if self.proc and self.proc.poll() is None:
             return
-        self.proc = subprocess.Popen(
-            [MOSQUITTO, "-c", str(self.conf)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-        )
+        self.proc = self._launch()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 err = self.proc.stderr.read().decode(errors="replace") if self.proc.stderr else ""
-                raise RuntimeError(f"mosquitto exited with {self.proc.returncode}: {err}\n{self.log_tail()}")
+                raise RuntimeError(f"{self.name} exited with {self.proc.returncode}: {err}\n{self.log_tail()}")
             if self._tls_ready():
                 return
             time.sleep(0.05)
-        raise RuntimeError(f"mosquitto did not listen on {self.port}:\n{self.log_tail()}")
+        raise RuntimeError(f"{self.name} did not listen on {self.port}:\n{self.log_tail()}")
+
+    def _launch(self) -> subprocess.Popen[bytes]:
+        return subprocess.Popen([MOSQUITTO, "-c", str(self.conf)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
     def _tls_ready(self) -> bool:
         try:
@@ -223,9 +226,9 @@ class Mqtt311Broker(Broker):
     certificate identities or ACLs, so it stands only for the protocol check.
     """
 
-    def start(self, timeout: float = 15.0) -> None:
-        if self.proc and self.proc.poll() is None:
-            return
+    name = "amqtt"
+
+    def _launch(self) -> subprocess.Popen[bytes]:
         conf = self.workdir / "amqtt.yaml"
         conf.write_text("\n".join([
             "listeners:",
@@ -242,16 +245,8 @@ class Mqtt311Broker(Broker):
             "",
         ]))
         with open(self.log_file, "ab") as log:
-            self.proc = subprocess.Popen([sys.executable, "-m", "amqtt.scripts.broker_script", "-c", str(conf)],
-                                         stdout=log, stderr=log)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"amqtt exited with {self.proc.returncode}:\n{self.log_tail()}")
-            if self._tls_ready():
-                return
-            time.sleep(0.05)
-        raise RuntimeError(f"amqtt did not listen on {self.port}:\n{self.log_tail()}")
+            return subprocess.Popen([sys.executable, "-m", "amqtt.scripts.broker_script", "-c", str(conf)],
+                                    stdout=log, stderr=log)
 
 
 @pytest.fixture()
