@@ -169,3 +169,40 @@ def test_weak_detections_count_only_when_the_ocr_reads_a_plate():
     assert not rec._verified(PlateResult(box, 0.4, "11", 0.9))       # weak and too short: a sign, a grille
     off = Recognizer.from_config(RecognitionConfig(detector_threshold=0.6, verify_threshold=None))
     assert off.floor == 0.6
+
+
+def test_large_frames_are_also_searched_in_four_tiles(monkeypatch):
+    """Frames over tile_above_scale x the detector input get four corner tiles; a box cut
+    by a tile's inner edge is dropped; duplicates of the whole-frame pass merge by NMS."""
+    from firmware.config import RecognitionConfig
+    from firmware.recognition import Recognizer
+    from firmware.recognition.detect import Detection
+
+    rec = Recognizer.from_config(RecognitionConfig())
+    calls: list[tuple[int, int]] = []
+
+    def fake_once(frame, threshold):
+        calls.append(frame.shape[:2])
+        if len(calls) == 1:  # whole frame: one plate
+            return [Detection((100, 100, 80, 40), 0.9)]
+        if len(calls) == 2:  # top-left tile: the same plate again, and a small far one
+            return [Detection((101, 99, 80, 41), 0.8), Detection((900, 500, 60, 30), 0.7)]
+        if len(calls) == 3:  # top-right tile: a plate cut by its left (inner) edge
+            return [Detection((0, 200, 50, 30), 0.95)]
+        return []
+
+    monkeypatch.setattr(rec, "_detect_once", fake_once)
+    big = np.zeros((1440, 2560, 3), np.uint8)  # 4x the detector input
+    dets = rec.detect(big, 0.5)
+    assert len(calls) == 5
+    assert calls[1] == (864, 1536)  # 60 % of each side
+    assert [d.box for d in dets] == [(100, 100, 80, 40), (900, 500, 60, 30)]
+
+    calls.clear()
+    rec.detect(np.zeros((720, 1280, 3), np.uint8), 0.5)  # the appliance's 1280x720: 2x, whole frame only
+    assert len(calls) == 1
+    off = Recognizer.from_config(RecognitionConfig(tile_above_scale=None))
+    monkeypatch.setattr(off, "_detect_once", fake_once)
+    calls.clear()
+    off.detect(big, 0.5)
+    assert len(calls) == 1
