@@ -23,7 +23,9 @@ import torch.nn.functional as F
 
 from models.detector.data import DATASETS, TrainSampler, validation_sets
 from models.detector.evaluate import run_all, score_outputs
+from firmware.recognition.detect import DETECTOR_INPUT
 from models.detector.net import PlateNet
+from models.warmstart import freeze_bn
 
 RUN_DIR = Path("models/runs/detector")
 
@@ -54,7 +56,7 @@ def losses(net: PlateNet, batch: tuple[np.ndarray, ...]) -> tuple[torch.Tensor, 
 VAL_THRESHOLDS = [0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6]
 
 
-def validate(net: PlateNet, sets: dict) -> dict:
+def validate(net: PlateNet, sets: dict, frozen: bool = False) -> dict:
     """Sweep thresholds; score = best over thresholds of mean recall - 0.2 x mean false detections/image."""
     net.eval()
 
@@ -64,7 +66,7 @@ def validate(net: PlateNet, sets: dict) -> dict:
         return [torch.sigmoid(logits).numpy(), box.numpy()]
 
     res = score_outputs(run_all(run, sets), VAL_THRESHOLDS)
-    net.train()
+    freeze_bn(net) if frozen else net.train()
     best: dict = {"score": -1.0}
     for th, figs in res.items():
         recall = float(np.mean([v["recall"] for v in figs.values()]))
@@ -89,6 +91,10 @@ def main() -> int:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--reset-best", action="store_true", help="forget the best score (after changing the metric)")
+    ap.add_argument("--init-onnx", type=Path, default=None,
+                    help="fine-tune the shipped detector (batch norm folded, so it stays frozen)")
+    ap.add_argument("--max-width", type=float, default=220.0,
+                    help="widest composite plate in detector-input pixels (close-ups need more)")
     args = ap.parse_args()
 
     torch.set_num_threads(args.threads)
@@ -107,6 +113,14 @@ def main() -> int:
         opt.load_state_dict(ck["opt"])
         step, best = ck["step"], (-1.0 if args.reset_best else ck["best"])
         log(f"resumed from {last} at step {step}, best score {best}")
+    elif args.init_onnx:
+        from models.warmstart import load_folded_onnx
+
+        load_folded_onnx(net, args.init_onnx, torch.rand(1, 1, *DETECTOR_INPUT),
+                         outputs=lambda n, x: [torch.sigmoid(o).numpy() if k == 0 else o.numpy()
+                                               for k, o in enumerate(n(x))])
+        log(f"warm start from {args.init_onnx}")
+    frozen = bool(args.init_onnx) or bool(last.exists() and ck.get("args", {}).get("init_onnx"))
     rng = np.random.default_rng([args.seed, step])
 
     def lr_at(s: int) -> float:
@@ -115,7 +129,8 @@ def main() -> int:
         t = min(1.0, (s - args.warmup) / max(1, args.steps - args.warmup))
         return args.lr * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * t)))
 
-    sampler = TrainSampler(args.datasets, args.crop, log)
+    freeze_bn(net) if frozen else net.train()
+    sampler = TrainSampler(args.datasets, args.crop, log, max_width=args.max_width)
     sets = validation_sets(args.datasets)
     log(f"validation: " + ", ".join(f"{k} {len(v)}" for k, v in sets.items()))
 
@@ -151,7 +166,7 @@ def main() -> int:
             save(last)
         if step % args.eval_every == 0 or step == args.steps:
             tv = time.time()
-            res = validate(net, sets)
+            res = validate(net, sets, frozen)
             log(f"eval step {step}: {res} ({time.time() - tv:.0f} s)")
             if res["score"] > best:
                 best = res["score"]

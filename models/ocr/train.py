@@ -35,6 +35,7 @@ from torch import nn
 from tqdm import tqdm
 
 from firmware.recognition.ocr import CHARSET, PAD, SLOTS, encode, normalise, preprocess
+from models import warmstart
 from models.ocr.net import ARCHS
 
 from models import DATASETS  # noqa: E402
@@ -106,54 +107,12 @@ def load_scene_crops(folder: Path, names: set[str] | None,
     return np.stack(images), np.stack(labels), texts
 
 
-def init_from_onnx(model: nn.Module, path: Path) -> None:
-    """Warm start from a shipped ONNX OCR (batch norm folded into its convolutions).
-
-    Each convolution takes the folded weights, each batch norm becomes the
-    identity plus the folded bias; training then keeps batch norm frozen
-    (`freeze_bn`), so the network starts exactly where the shipped one is.
-    """
-    import onnx
-    from onnx import numpy_helper
-
-    m = onnx.load(str(path))
-    inits = {i.name: numpy_helper.to_array(i) for i in m.graph.initializer}
-    folded = sorted((k for k in inits if k.startswith("onnx::Conv_")), key=lambda k: int(k.rsplit("_", 1)[1]))
-    convs = [mod for mod in model.modules() if isinstance(mod, (nn.Conv1d, nn.Conv2d))]
-    bns = [mod for mod in model.modules() if isinstance(mod, (nn.BatchNorm1d, nn.BatchNorm2d))]
-    if len(folded) != 2 * len(bns):
-        raise ValueError(f"{path}: {len(folded)} folded tensors for {len(bns)} batch norms; not this architecture")
-    sd = model.state_dict()
-    named = {id(mod): name for name, mod in model.named_modules()}
-    for conv, bn, i in zip(convs, bns, range(0, len(folded), 2)):
-        w, b = inits[folded[i]], inits[folded[i + 1]]
-        sd[named[id(conv)] + ".weight"] = torch.from_numpy(w.copy())
-        prefix = named[id(bn)]
-        sd[prefix + ".weight"] = torch.ones(len(b))
-        sd[prefix + ".bias"] = torch.from_numpy(b.copy())
-        sd[prefix + ".running_mean"] = torch.zeros(len(b))
-        sd[prefix + ".running_var"] = torch.full((len(b),), 1.0 - bn.eps)
-    for name, arr in inits.items():
-        if not name.startswith("onnx::") and name in sd:
-            sd[name] = torch.from_numpy(arr.copy())
-    model.load_state_dict(sd)
-    import onnxruntime as ort
-
-    x = np.random.default_rng(0).random((2, 1, 64, 128), dtype=np.float32)
-    model.eval()
-    ref = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {"image": x})[0]
-    err = float(np.abs(model(torch.from_numpy(x)).detach().numpy() - ref).max())
-    if err > 1e-3:
-        raise ValueError(f"{path}: warm-started network differs from the ONNX model by {err}")
-
-
 def set_train(model: nn.Module, freeze_bn: bool) -> None:
     """Training mode, with batch norm statistics frozen when fine-tuning a folded model."""
-    model.train()
     if freeze_bn:
-        for mod in model.modules():
-            if isinstance(mod, (nn.BatchNorm1d, nn.BatchNorm2d)):
-                mod.eval()
+        warmstart.freeze_bn(model)
+    else:
+        model.train()
 
 
 def augment(rng: np.random.Generator, img: np.ndarray, strength: float = 1.0) -> np.ndarray:
@@ -321,7 +280,7 @@ def main() -> None:
         mixer.rng = np.random.default_rng(args.seed + step)
         log.info("resumed from %s at step %d (best %.4f)", last, step, best)
     elif args.init_onnx:
-        init_from_onnx(model, args.init_onnx)
+        warmstart.load_folded_onnx(model, args.init_onnx, torch.rand(2, 1, 64, 128))
         log.info("warm start from %s", args.init_onnx)
     loss_fn = nn.CrossEntropyLoss(label_smoothing=0.05)
     ctc_fn = nn.CTCLoss(blank=PAD, zero_infinity=True)
