@@ -102,16 +102,22 @@ def decode_ctc(probs: np.ndarray, top_n: int = 5, beam: int = 10, us_format_rule
     (what the temperature calibrates). Only characters above 1e-3 in a column
     are expanded, which keeps it fast.
     """
+    # Python floats and one vectorised sort: half the time of per-column numpy calls
+    order = np.argsort(-probs, axis=1)[:, :5].tolist()
     beams: dict[str, list[float]] = {"": [1.0, 0.0]}  # text -> [p ending in blank, p ending in a char]
-    for p in probs:
-        chars = [int(c) for c in np.argsort(p)[::-1][:5] if c != PAD and p[c] > 1e-3]
+    for p, top in zip(probs.tolist(), order):
+        blank = p[PAD]
+        chars = [c for c in top if c != PAD and p[c] > 1e-3]
+        if not chars:  # a blank column: every text just ends in a blank now
+            beams = {t: [(pb + pnb) * blank, 0.0] for t, (pb, pnb) in beams.items()}
+            continue
         nxt: dict[str, list[float]] = {}
         for text, (pb, pnb) in beams.items():
             e = nxt.setdefault(text, [0.0, 0.0])
-            e[0] += (pb + pnb) * float(p[PAD])
+            e[0] += (pb + pnb) * blank
             last = text[-1] if text else ""
             for c in chars:
-                ch, pc = CHARSET[c], float(p[c])
+                ch, pc = CHARSET[c], p[c]
                 if ch == last:
                     e[1] += pnb * pc                      # the same character continues
                     ext = nxt.setdefault(text + ch, [0.0, 0.0])
