@@ -130,10 +130,6 @@ class RecognitionConfig(Section):
                     "them as a plate (verify_min_confidence, verify_min_chars); unset: no second band")
     verify_min_confidence: float = Field(0.5, ge=0, le=1)
     verify_min_chars: int = Field(3, ge=1, le=8)
-    tile_above_scale: float | None = Field(
-        2.2, ge=1,
-        description="a frame more than this many times larger than the detector input (640x384) is also "
-                    "searched in four overlapping tiles, for small plates in large photos; unset: never")
     nms_iou: float = Field(0.45, gt=0, lt=1)
     max_plates: int = Field(16, ge=1, le=256)
     top_n: int = Field(5, ge=1, le=50)

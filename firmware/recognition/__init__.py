@@ -129,46 +129,10 @@ class Recognizer:
         return min(band, self.threshold) if band is not None else self.threshold
 
     def detect(self, frame: np.ndarray, threshold: float | None = None) -> list[detect.Detection]:
-        """Plates in a frame, best first; large frames are also searched tile by tile."""
-        thr = self.threshold if threshold is None else threshold
-        dets = self._detect_once(frame, thr)
-        H, W = frame.shape[:2]
-        in_h, in_w = detect.DETECTOR_INPUT
-        limit = self.cfg.tile_above_scale
-        if limit is None or max(W / in_w, H / in_h) <= limit:
-            return dets
-        return self._merge(dets + self._detect_tiles(frame, thr))
-
-    def _detect_once(self, frame: np.ndarray, threshold: float) -> list[detect.Detection]:
         tensor, lb = detect.preprocess(frame)
         outs = self.detector.run(tensor)
-        return detect.postprocess(outs, lb, threshold, self.cfg.nms_iou, self.cfg.max_plates)
-
-    def _detect_tiles(self, frame: np.ndarray, threshold: float) -> list[detect.Detection]:
-        """Four corner tiles, each 60 % of the frame's width and height (20 % overlap).
-
-        In a 2,500-pixel photo the whole-frame pass shrinks a 70-pixel plate to
-        18 pixels; a tile shrinks it less. A box touching a tile's inner edge may
-        be a cut plate and is left to the other tiles and the whole-frame pass."""
-        H, W = frame.shape[:2]
-        tw, th = int(W * 0.6), int(H * 0.6)
-        out: list[detect.Detection] = []
-        for ty in (0, H - th):
-            for tx in (0, W - tw):
-                for d in self._detect_once(frame[ty: ty + th, tx: tx + tw], threshold):
-                    x, y, w, h = d.box
-                    cut = ((tx > 0 and x <= 1) or (ty > 0 and y <= 1)
-                           or (tx + tw < W and x + w >= tw - 1) or (ty + th < H and y + h >= th - 1))
-                    if not cut:
-                        out.append(detect.Detection((x + tx, y + ty, w, h), d.score))
-        return out
-
-    def _merge(self, dets: list[detect.Detection]) -> list[detect.Detection]:
-        if not dets:
-            return []
-        boxes = np.array([[x, y, x + w, y + h] for x, y, w, h in (d.box for d in dets)], np.float32)
-        keep = detect.nms(boxes, np.array([d.score for d in dets], np.float32), self.cfg.nms_iou)
-        return [dets[i] for i in keep[: self.cfg.max_plates]]
+        return detect.postprocess(outs, lb, self.threshold if threshold is None else threshold,
+                                  self.cfg.nms_iou, self.cfg.max_plates)
 
     def _verified(self, r: PlateResult) -> bool:
         """A detection from the low band counts only when its crop reads like a plate.
