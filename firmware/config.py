@@ -196,6 +196,9 @@ class UplinkConfig(Section):
     keepalive_s: int = Field(30, ge=5, le=3600)
     connect_timeout_s: float = Field(10.0, gt=0)
     session_expiry_s: int = Field(7 * 86400, ge=0)
+    # after an automatic fall-back to 3.1.1, try MQTT 5 again this long after (a broker that
+    # was only slow or restarting while the pole connected gets MQTT 5 back)
+    mqtt5_retry_s: float = Field(3600.0, gt=0)
 
 
 class HotlistConfig(Section):

@@ -41,9 +41,9 @@ def test_falls_back_to_mqtt311_and_delivers_every_read_once(tmp_path, broker311,
     t.start()
     assert rx.connected.wait(15), broker311.log_tail()
 
-    up = Uplink(uplink_cfg(broker311, connect_timeout_s=2.0), name, broker311.agency, ob, ca_file=dk.ca_file, cert_file=dk.tls_cert,
+    up = Uplink(uplink_cfg(broker311, connect_timeout_s=2.0, mqtt5_retry_s=1.0), name, broker311.agency, ob, ca_file=dk.ca_file, cert_file=dk.tls_cert,
                 key_file=dk.tls_key, receiver_keys=dk.receiver_keys)
-    caplog.set_level(logging.WARNING, logger="polewatch.uplink")
+    caplog.set_level(logging.INFO, logger="polewatch.uplink")
     up.start()
     try:
         deadline = time.monotonic() + 60
@@ -52,6 +52,21 @@ def test_falls_back_to_mqtt311_and_delivers_every_read_once(tmp_path, broker311,
         assert up.wait_connected(1)
         assert "falling back to MQTT 3.1.1" in caplog.text
         assert ob.backlog()["backlog_records"] == 0, ob.backlog()
+
+        # the fall-back is not for ever: after mqtt5_retry_s the next connection tries MQTT 5
+        # again (a broker only restarting or slow would get it back), then falls back again
+        time.sleep(1.2)  # past mqtt5_retry_s
+        broker311.restart()
+        later = [f"6TRK{i:03d}" for i in range(5)]
+        for p in later:
+            ob.add_read(make_read(p, rng))
+        plates += later
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and ob.backlog()["backlog_records"]:
+            time.sleep(0.2)
+        assert ob.backlog()["backlog_records"] == 0, ob.backlog()
+        assert "trying MQTT 5 again" in caplog.text
+        assert caplog.text.count("falling back to MQTT 3.1.1") == 2
     finally:
         up.stop()
         stop.set()

@@ -87,6 +87,7 @@ class Uplink:
         self._socket_open = False
         self._connect_started = 0.0
         self._closed_before_connack = 0
+        self._fell_back_at: float | None = None
         # in flight: key -> (item, sent monotonic time); mid -> key for PUBACK mode
         self._inflight: dict[tuple[int, int], tuple[OutboxItem, float]] = {}
         self._mid_key: dict[int, tuple[int, int]] = {}
@@ -167,6 +168,10 @@ class Uplink:
         return c
 
     def _connect(self) -> None:
+        if (self._fell_back_at is not None and self.cfg.protocol == "mqtt5"
+                and time.monotonic() - self._fell_back_at >= self.cfg.mqtt5_retry_s):
+            log.info("trying MQTT 5 again %.0f s after falling back", time.monotonic() - self._fell_back_at)
+            self._protocol, self._client, self._fell_back_at = mqtt.MQTTv5, None, None
         if self._client is None:
             self._client = self._make_client()
         kwargs: dict[str, Any] = {}
@@ -234,6 +239,7 @@ class Uplink:
         log.warning("broker does not speak MQTT 5; falling back to MQTT 3.1.1")
         self._protocol = mqtt.MQTTv311
         self._client = None
+        self._fell_back_at = time.monotonic()
 
     def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any, rc: Any, props: Any) -> None:
         self._socket_open = False
