@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import time
 import uuid
 
@@ -65,18 +64,13 @@ def test_dedupe_gaps_rejections_and_early_images(tmp_path, broker, capsys):
 
 
 @pytest.fixture
-def pg_url():
-    """A fresh schema in the local PostgreSQL (trust auth), dropped afterwards; skip when
-    no PostgreSQL runs here (set POLEWATCH_TEST_PG to point elsewhere)."""
-    psycopg = pytest.importorskip("psycopg")
-    url = os.environ.get("POLEWATCH_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
-    try:
-        psycopg.connect(url, connect_timeout=3).close()
-    except psycopg.OperationalError as exc:
-        pytest.skip(f"no PostgreSQL at {url}: {exc}")
+def pg_url(pg_server):
+    """A fresh schema in the tests' private PostgreSQL, dropped afterwards."""
+    import psycopg
+
     schema = f"pw_test_{uuid.uuid4().hex[:10]}"
-    yield f"{url}#{schema}"
-    with psycopg.connect(url, autocommit=True) as con:
+    yield f"{pg_server}#{schema}"
+    with psycopg.connect(pg_server, autocommit=True) as con:
         con.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
 
 
