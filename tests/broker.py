@@ -249,15 +249,18 @@ class Mqtt311Broker(Broker):
                                     stdout=log, stderr=log)
 
 
-@pytest.fixture()
-def broker311(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mqtt311Broker]:
-    """A running MQTT 3.1.1-only broker with TLS (amqtt)."""
-    b = Mqtt311Broker(tmp_path_factory.mktemp("amqtt"))
+def _running(b: Broker) -> Iterator[Broker]:
     b.start()
     try:
         yield b
     finally:
         b.stop()
+
+
+@pytest.fixture()
+def broker311(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
+    """A running MQTT 3.1.1-only broker with TLS (amqtt)."""
+    yield from _running(Mqtt311Broker(tmp_path_factory.mktemp("amqtt")))
 
 
 @pytest.fixture(scope="session")
@@ -265,9 +268,4 @@ def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
     """A running private Mosquitto with mTLS and per-device ACLs."""
     if not Path(MOSQUITTO).exists() and not shutil.which(MOSQUITTO):
         pytest.fail(f"mosquitto not found at {MOSQUITTO}: install the Debian package 'mosquitto'")
-    b = Broker(tmp_path_factory.mktemp("mosquitto"))
-    b.start()
-    try:
-        yield b
-    finally:
-        b.stop()
+    yield from _running(Broker(tmp_path_factory.mktemp("mosquitto")))

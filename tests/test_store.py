@@ -9,6 +9,8 @@ import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -193,13 +195,22 @@ def test_disk_full_refuses_cleanly_and_keeps_stored_records(dev):
     ob.close()
 
 
-@pytest.mark.skipif(os.geteuid() != 0 or not Path("/bin/mount").exists(), reason="needs root to mount a tmpfs")
-def test_real_enospc_on_a_full_filesystem(dev, tmp_path):
-    mnt = tmp_path / "small"
-    mnt.mkdir()
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mnt)]).returncode != 0:
+@contextmanager
+def small_tmpfs(where: Path, size: str) -> Iterator[Path]:
+    """A real, small file system (tmpfs of `size`) mounted at `where`; needs root."""
+    if os.geteuid() != 0 or not Path("/bin/mount").exists():
+        pytest.skip("needs root to mount a tmpfs")
+    where.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(where)]).returncode != 0:
         pytest.skip("cannot mount tmpfs here")
     try:
+        yield where
+    finally:
+        subprocess.run(["umount", "--lazy", str(where)])
+
+
+def test_real_enospc_on_a_full_filesystem(dev, tmp_path):
+    with small_tmpfs(tmp_path / "small", "1m") as mnt:
         ob = outbox_for(mnt / "o.db", dev["dk"], "pole-store", min_free_bytes=0)  # no reserve: hit ENOSPC
         stored = []
         with pytest.raises(StoreFull):
@@ -209,18 +220,11 @@ def test_real_enospc_on_a_full_filesystem(dev, tmp_path):
         ids = {it.id for it in ob.pending(10_000, lane=0)}
         assert set(stored) <= ids
         ob.close()
-    finally:
-        subprocess.run(["umount", str(mnt)])
 
 
-@pytest.mark.skipif(os.geteuid() != 0 or not Path("/bin/mount").exists(), reason="needs root to mount a tmpfs")
 def test_disk_reserve_evicts_images_before_the_disk_fills(dev, tmp_path):
-    mnt = tmp_path / "small"
-    mnt.mkdir()
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", str(mnt)]).returncode != 0:
-        pytest.skip("cannot mount tmpfs here")
     events = []
-    try:
+    with small_tmpfs(tmp_path / "small", "16m") as mnt:
         ob = outbox_for(mnt / "o.db", dev["dk"], "pole-store", audit=lambda a, d: events.append((a, d)),
                         min_free_bytes=6 * 1024 * 1024)  # above the WAL's size between checkpoints
         rng = np.random.default_rng(8)
@@ -234,8 +238,6 @@ def test_disk_reserve_evicts_images_before_the_disk_fills(dev, tmp_path):
         st = os.statvfs(mnt)
         assert st.f_bavail * st.f_frsize > 0
         ob.close()
-    finally:
-        subprocess.run(["umount", "--lazy", str(mnt)])
 
 
 def test_sigkill_during_capture_loses_no_committed_read(dev):
