@@ -7,7 +7,7 @@ folded convolution, numbered in the order the forward pass calls them, plus the
 named weights of convolutions without batch norm (the heads). Loading puts the
 folded weights into each convolution, makes its batch norm the identity plus
 the folded bias, and checks that the network now gives the ONNX model's
-outputs. Training must then keep batch norm frozen (`freeze_bn`): in training
+outputs. Training must then keep batch norm frozen (`train_mode`): in training
 mode it would normalise by batch statistics the folded weights never saw.
 """
 
@@ -80,9 +80,11 @@ def load_folded_onnx(model: nn.Module, onnx_path: Path, example: torch.Tensor,
         raise ValueError(f"{onnx_path}: warm-started network differs from the ONNX model by {err}")
 
 
-def freeze_bn(model: nn.Module) -> None:
-    """Training mode for everything except batch norm, whose folded statistics must stay put."""
+def train_mode(model: nn.Module, frozen_bn: bool) -> None:
+    """Training mode; with `frozen_bn` (a warm-started model) batch norm stays in
+    evaluation mode, because its folded statistics must stay put."""
     model.train()
-    for mod in model.modules():
-        if isinstance(mod, _BN):
-            mod.eval()
+    if frozen_bn:
+        for mod in model.modules():
+            if isinstance(mod, _BN):
+                mod.eval()

@@ -25,7 +25,7 @@ from models.detector.data import DATASETS, TrainSampler, validation_sets
 from models.detector.evaluate import run_all, score_outputs
 from firmware.recognition.detect import DETECTOR_INPUT
 from models.detector.net import PlateNet
-from models.warmstart import freeze_bn
+from models.warmstart import train_mode
 
 RUN_DIR = Path("models/runs/detector")
 
@@ -66,7 +66,7 @@ def validate(net: PlateNet, sets: dict, frozen: bool = False) -> dict:
         return [torch.sigmoid(logits).numpy(), box.numpy()]
 
     res = score_outputs(run_all(run, sets), VAL_THRESHOLDS)
-    freeze_bn(net) if frozen else net.train()
+    train_mode(net, frozen)
     best: dict = {"score": -1.0}
     for th, figs in res.items():
         recall = float(np.mean([v["recall"] for v in figs.values()]))
@@ -106,12 +106,14 @@ def main() -> int:
     net = PlateNet().to(memory_format=torch.channels_last)
     opt = torch.optim.AdamW(net.parameters(), lr=args.lr, weight_decay=5e-4)
     step, best = 0, -1.0
+    frozen = args.init_onnx is not None  # a warm start keeps batch norm frozen, also when resumed
     last = args.run_dir / "last.pt"
     if last.exists():
         ck = torch.load(last, map_location="cpu", weights_only=False)
         net.load_state_dict(ck["model"])
         opt.load_state_dict(ck["opt"])
         step, best = ck["step"], (-1.0 if args.reset_best else ck["best"])
+        frozen = bool(ck.get("args", {}).get("init_onnx"))
         log(f"resumed from {last} at step {step}, best score {best}")
     elif args.init_onnx:
         from models.warmstart import load_folded_onnx
@@ -120,7 +122,6 @@ def main() -> int:
                          outputs=lambda n, x: [torch.sigmoid(o).numpy() if k == 0 else o.numpy()
                                                for k, o in enumerate(n(x))])
         log(f"warm start from {args.init_onnx}")
-    frozen = bool(args.init_onnx) or bool(last.exists() and ck.get("args", {}).get("init_onnx"))
     rng = np.random.default_rng([args.seed, step])
 
     def lr_at(s: int) -> float:
@@ -129,7 +130,7 @@ def main() -> int:
         t = min(1.0, (s - args.warmup) / max(1, args.steps - args.warmup))
         return args.lr * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * t)))
 
-    freeze_bn(net) if frozen else net.train()
+    train_mode(net, frozen)
     sampler = TrainSampler(args.datasets, args.crop, log, max_width=args.max_width)
     sets = validation_sets(args.datasets)
     log(f"validation: " + ", ".join(f"{k} {len(v)}" for k, v in sets.items()))

@@ -107,14 +107,6 @@ def load_scene_crops(folder: Path, names: set[str] | None,
     return np.stack(images), np.stack(labels), texts
 
 
-def set_train(model: nn.Module, freeze_bn: bool) -> None:
-    """Training mode, with batch norm statistics frozen when fine-tuning a folded model."""
-    if freeze_bn:
-        warmstart.freeze_bn(model)
-    else:
-        model.train()
-
-
 def augment(rng: np.random.Generator, img: np.ndarray, strength: float = 1.0) -> np.ndarray:
     """Cheap geometric and photometric jitter on a 64x128 grey crop."""
     h, w = img.shape
@@ -196,7 +188,7 @@ def evaluate(model: nn.Module, x: np.ndarray, y: np.ndarray, ctc: bool = False, 
     for i in range(0, len(x), 128):
         xb = torch.from_numpy(x[i: i + 128][:, None].astype(np.float32) / 255.0)
         preds.append(model(xb).argmax(-1).numpy())
-    set_train(model, freeze_bn)
+    warmstart.train_mode(model, freeze_bn)
     pt = [_text(r, ctc) for r in np.concatenate(preds)]
     yt = [_text(r, False) for r in y]
     exact = float(np.mean([a == b for a, b in zip(pt, yt)]))
@@ -284,7 +276,7 @@ def main() -> None:
         log.info("warm start from %s", args.init_onnx)
     loss_fn = nn.CrossEntropyLoss(label_smoothing=0.05)
     ctc_fn = nn.CTCLoss(blank=PAD, zero_infinity=True)
-    set_train(model, freeze_bn)
+    warmstart.train_mode(model, freeze_bn)
     bar = tqdm(total=args.steps, initial=step, desc="ocr", mininterval=10)
     while step < args.steps:
         mixer.refresh()
