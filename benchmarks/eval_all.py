@@ -24,6 +24,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from models import DATASETS  # noqa: E402
+
 
 def linked_subset(src: Path, dst: Path, labels: str, keep) -> Path:
     """A folder of links to the images of `src` whose label row `keep(file)` accepts, with those rows."""
@@ -55,7 +57,7 @@ def ca_holdout_folder(src: Path, dst: Path) -> Path:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--datasets", type=Path, default=ROOT.parent / "shared" / "datasets")
+    ap.add_argument("--datasets", type=Path, default=DATASETS, help="default: POLEWATCH_DATASETS or ../shared/datasets")
     ap.add_argument("--out", type=Path, default=None)
     a = ap.parse_args()
     a.datasets = a.datasets.resolve()  # the links must not depend on the working directory

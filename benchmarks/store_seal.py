@@ -28,6 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 import numpy as np  # noqa: E402
 
 from firmware.store import Outbox  # noqa: E402
+from models import DATASETS  # noqa: E402
 from storekit import SITE, jpeg, make_department, make_read, provision_device  # noqa: E402
 
 
@@ -58,7 +59,7 @@ def main() -> None:
     ap.add_argument("--reads", type=int, default=3000)
     ap.add_argument("--batch", default="1,8,32")
     ap.add_argument("--dir", type=Path, default=None)
-    ap.add_argument("--datasets", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "datasets")
+    ap.add_argument("--datasets", type=Path, default=DATASETS, help="default: POLEWATCH_DATASETS or ../shared/datasets")
     args = ap.parse_args()
     base = Path(tempfile.mkdtemp(prefix="pw-store-bench-", dir=args.dir))
     dept = make_department(base / "dept")
