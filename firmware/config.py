@@ -127,7 +127,7 @@ class RecognitionConfig(Section):
     verify_threshold: float | None = Field(
         0.35, gt=0, lt=1,
         description="detections scoring between this and detector_threshold are kept only when the OCR reads "
-                    "them as a plate (verify_min_confidence, verify_min_chars); unset: no second band")
+                    "them as a plate (verify_min_confidence, verify_min_chars); at or above detector_threshold: no band")
     verify_min_confidence: float = Field(0.5, ge=0, le=1)
     verify_min_chars: int = Field(3, ge=1, le=8)
     nms_iou: float = Field(0.45, gt=0, lt=1)
