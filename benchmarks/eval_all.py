@@ -4,7 +4,8 @@
 
 Runs `polewatch eval` on us-crops-dev (the validation half: the other half
 trains the OCR), crops-ar, scenes-ca (whole, and its hold-out half: the other
-half trains the detector and, cut behind it, the OCR), scenes-eu and scenes-br, then
+half trains the detector and, cut behind it, the OCR), scenes-eu, scenes-br and
+scenes-us-speed (labelled by eye here: benchmarks/labels), then
 `polewatch recognize --json` over 100 scene images as a child process and
 reports its peak RSS. Prints one JSON summary.
 """
@@ -55,6 +56,17 @@ def ca_holdout_folder(src: Path, dst: Path) -> Path:
     return linked_subset(src, dst, "labels.tsv", lambda f: ca_half(f) == "holdout")
 
 
+def labelled_folder(src: Path, labels: Path, dst: Path) -> Path:
+    """A folder of links to the images of `src` with a labels file made here (benchmarks/labels)."""
+    dst.mkdir(parents=True, exist_ok=True)
+    (dst / labels.name.replace(labels.stem, "labels")).write_text(labels.read_text())
+    for ln in labels.read_text().splitlines()[1:]:
+        f = ln.split("\t" if labels.suffix == ".tsv" else ",")[0]
+        if not (dst / f).exists():
+            os.symlink(src / f, dst / f)
+    return dst
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--datasets", type=Path, default=DATASETS, help="default: POLEWATCH_DATASETS or ../shared/datasets")
@@ -67,6 +79,8 @@ def main() -> None:
     sets += [a.datasets / s for s in ("crops-ar", "scenes-ca")]
     sets += [ca_holdout_folder(a.datasets / "scenes-ca", tmp / "scenes-ca-holdout")]
     sets += [a.datasets / s for s in ("scenes-eu", "scenes-br")]
+    sets += [labelled_folder(a.datasets / "scenes-us-speed", ROOT / "benchmarks" / "labels" / "scenes-us-speed.tsv",
+                             tmp / "scenes-us-speed")]
     # first, so that no earlier child's peak is counted (RUSAGE_CHILDREN keeps the largest)
     images = sorted((a.datasets / "scenes-ca").glob("*.jpg"))[:78] + sorted((a.datasets / "scenes-us-speed").glob("*"))[:22]
     subprocess.run([exe, "recognize", "--json", *map(str, images)], capture_output=True, check=True)

@@ -25,7 +25,11 @@ OCR_H, OCR_W = 64, 128
 
 # Common US serial formats (@ letter, # digit) used as an optional prior.
 US_FORMATS = ["#@@@###", "@@@####", "@@@###", "###@@@", "@@#####", "##@@###", "#@@####", "@@@@###",
-              "###@###", "@######", "@@####", "####@@", "@##@@@"]
+              "###@###", "@######", "@@####", "####@@", "@##@@@",
+              "@@#@#@",   # Missouri AB1 C2D
+              "#@@###",   # Massachusetts 1AB 234
+              "@###@@",   # Utah A12 3BC
+              "@@@@##"]   # Florida and Colorado ABC D12
 
 
 def normalise(text: str) -> str:

@@ -1,6 +1,11 @@
 """Export a trained OCR checkpoint to ONNX (opset 17, dynamic batch) and check it.
 
+Given several checkpoints of one run, exports their weight average (the
+snapshots of the last part of a cosine schedule lie in one basin; their mean
+generalises a little better than any one of them).
+
     python -m models.ocr.export models/runs/ocr/best.pt models/plate_ocr.onnx
+    python -m models.ocr.export models/runs/ocr/step_1[46]000.pt models/plate_ocr.onnx
 """
 
 from __future__ import annotations
@@ -38,16 +43,27 @@ def export(model: torch.nn.Module, out: Path) -> None:
     tmp.replace(out)
 
 
+def average(states: list[dict]) -> dict:
+    """The element-wise mean of several state dicts of one architecture (integer buffers from the last)."""
+    out = {}
+    for k, v in states[-1].items():
+        out[k] = torch.stack([s[k].float() for s in states]).mean(0) if v.is_floating_point() else v
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("checkpoint", type=Path)
+    ap.add_argument("checkpoint", type=Path, nargs="+", help="one checkpoint, or several to average")
     ap.add_argument("out", type=Path)
     a = ap.parse_args()
-    ck = torch.load(a.checkpoint, map_location="cpu", weights_only=False)
-    model = ARCHS[ck.get("arch", "slots")]()
-    model.load_state_dict(ck["model"])
+    cks = [torch.load(c, map_location="cpu", weights_only=False) for c in a.checkpoint]
+    archs = {ck.get("arch", "slots") for ck in cks}
+    if len(archs) != 1:
+        raise SystemExit(f"checkpoints of different architectures: {sorted(archs)}")
+    model = ARCHS[archs.pop()]()
+    model.load_state_dict(average([ck["model"] for ck in cks]))
     export(model, a.out)
-    print(f"wrote {a.out}")
+    print(f"wrote {a.out} from {len(cks)} checkpoint(s)")
 
 
 if __name__ == "__main__":

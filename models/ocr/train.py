@@ -7,7 +7,8 @@ used for validation) and, with --ca-share, crops cut behind the shipped
 detector from scenes-ca's detector-training half. Crops-ar is validation only.
 Cosine learning-rate decay with warm-up; `last.pt` is written every epoch and
 training resumes from it; `best.pt` keeps the checkpoint with the best mean
-exact read rate on the US validation half and the scenes-ca hold-out crops.
+exact read rate on the US validation half and the scenes-ca hold-out crops;
+--keep-every keeps snapshots that `models.ocr.export` can average.
 --init-onnx fine-tunes the shipped model (batch norm frozen).
 
     python -m models.ocr.train --run models/runs/ocr --steps 30000
@@ -231,6 +232,8 @@ def main() -> None:
     ap.add_argument("--init-onnx", type=Path, default=None,
                     help="warm start from a shipped ONNX OCR (batch norm stays frozen)")
     ap.add_argument("--warmup", type=int, default=300)
+    ap.add_argument("--keep-every", type=int, default=0,
+                    help="also keep step_NNNNN.pt every N steps (for weight averaging at export)")
     args = ap.parse_args()
 
     args.run.mkdir(parents=True, exist_ok=True)
@@ -313,6 +316,8 @@ def main() -> None:
             os.replace(args.run / "best.tmp", args.run / "best.pt")
         torch.save(state, args.run / "last.tmp")
         os.replace(args.run / "last.tmp", last)
+        if args.keep_every and step % args.keep_every == 0:
+            torch.save(state, args.run / f"step_{step:05d}.pt")
     bar.close()
 
 

@@ -6,8 +6,9 @@ come from here: plate-like fonts (Debian font packages plus OpenCV's stroke
 fonts, which lack the serifs and feet of desktop fonts, like real plate dies),
 squeezed and spaced like plates, on backgrounds cut from DMV designs (their
 sample text inpainted away) or plain coloured plates with state names, slogans,
-stickers, bolts and dealer frames that must NOT be read; stacked small
-characters that must be read in order; then perspective, blur, dirt, shadow,
+stickers, bolts, dealer frames, pictures between and beside the characters and
+small stacked side codes (county, vehicle type) that must NOT be read; small
+characters stacked inside the registration, read in order; then perspective, blur, dirt, shadow,
 glare, low light, JPEG loss and the near-infrared monochrome look of a pole at
 night.
 
@@ -74,7 +75,7 @@ FORMATS = [("#@@@###", 6), ("@@@####", 6), ("@@@###", 5), ("###@@@", 4), ("@@###
            ("#@@####", 2), ("@###@@", 1), ("@@@@###", 2), ("###@###", 1), ("######", 1), ("@######", 1),
            ("@@####", 1), ("##@@##", 1), ("####@@", 2), ("@@@##@", 1), ("@##@@@", 1), ("???????", 3),
            ("??????", 2), ("?????", 2), ("????", 1), ("???", 1), ("????????", 1), ("##", 0.3), ("#", 0.2),
-           ("@@@@@@@", 1), ("@@@@@", 1)]
+           ("@@@@@@@", 1), ("@@@@@", 1), ("@@#@#@", 2), ("#@@###", 1), ("@@@@##", 1)]
 
 
 @dataclass
@@ -146,37 +147,171 @@ def _font_choice(rng: np.random.Generator) -> tuple[str, int]:
     return fonts[rng.integers(len(fonts))], int(rng.choice([0, 0, 1, 2]))
 
 
-def _text_mask(rng: np.random.Generator, text: str, height: int, max_width: int) -> np.ndarray:
+# Colours of the pictures printed on US plates (fruit, hearts, badges, landmarks).
+PICTURE_COLOURS = [(0, 140, 255), (0, 90, 230), (30, 30, 200), (40, 150, 40), (20, 110, 20), (160, 60, 20),
+                   (0, 200, 240), (120, 40, 120), (90, 90, 90), (20, 20, 20), (200, 170, 60)]
+
+
+@dataclass
+class _Picture:
+    x: int              # left edge, in the text mask's columns
+    bgr: np.ndarray     # h x w x 3 uint8
+    alpha: np.ndarray   # h x w float32 in [0, 1]
+
+
+def _picture(rng: np.random.Generator, h: int, w: int, ink) -> tuple[np.ndarray, np.ndarray]:
+    """A pictorial emblem (fruit, heart, star, badge, landmark, blob) that is not a character.
+
+    US plates print such pictures between character groups (Georgia's peach,
+    Florida's orange, "I (heart) LEGO") and beside the text (a cactus, a bird, a
+    county seal); readers that have never seen one read it as O, 0, C or 4.
+    """
+    h, w = max(h, 6), max(w, 4)
+    bgr = np.zeros((h, w, 3), np.uint8)
+    a = np.zeros((h, w), np.uint8)
+    colour = ink if rng.random() < 0.25 else PICTURE_COLOURS[rng.integers(len(PICTURE_COLOURS))]
+    second = PICTURE_COLOURS[rng.integers(len(PICTURE_COLOURS))]
+    cx, cy, r = w // 2, h // 2, max(2, min(w, h) // 2 - 1)
+    kind = rng.choice(["fruit", "heart", "star", "badge", "landmark", "tree", "blob", "arch"])
+
+    def fill(draw, col):
+        m = np.zeros((h, w), np.uint8)
+        draw(m)
+        bgr[m > 0] = col
+        np.maximum(a, m, out=a)
+
+    if kind == "fruit":
+        fill(lambda m: cv2.circle(m, (cx, cy + r // 8), int(r * 0.85), 255, -1, cv2.LINE_AA), colour)
+        fill(lambda m: cv2.ellipse(m, (cx + r // 3, max(1, cy - int(r * 0.8))), (max(1, r // 2), max(1, r // 5)),
+                                   -30, 0, 360, 255, -1, cv2.LINE_AA), (30, 140, 30))
+    elif kind == "heart":
+        def heart(m):
+            rr = max(1, int(r * 0.5))
+            cv2.circle(m, (cx - rr + 1, cy - rr // 2), rr, 255, -1, cv2.LINE_AA)
+            cv2.circle(m, (cx + rr - 1, cy - rr // 2), rr, 255, -1, cv2.LINE_AA)
+            pts = np.array([[cx - 2 * rr + 1, cy - rr // 4], [cx + 2 * rr - 1, cy - rr // 4], [cx, cy + int(r * 0.95)]])
+            cv2.fillPoly(m, [pts.astype(np.int32)], 255, cv2.LINE_AA)
+        fill(heart, colour if rng.random() < 0.5 else (30, 30, 200))
+    elif kind == "star":
+        k = int(rng.choice([5, 6, 8]))
+        ang = np.linspace(0, 2 * np.pi, 2 * k, endpoint=False) + rng.uniform(0, np.pi)
+        rad = np.where(np.arange(2 * k) % 2 == 0, r, r * rng.uniform(0.35, 0.6))
+        pts = np.stack([cx + rad * np.cos(ang), cy + rad * np.sin(ang)], 1).astype(np.int32)
+        fill(lambda m: cv2.fillPoly(m, [pts], 255, cv2.LINE_AA), colour)
+    elif kind == "badge":
+        t = max(1, r // 6)
+        if rng.random() < 0.5:
+            fill(lambda m: cv2.circle(m, (cx, cy), r, 255, t, cv2.LINE_AA), colour)
+        else:
+            pts = np.array([[cx, cy - r], [cx + r, cy], [cx, cy + r], [cx - r, cy]], np.int32)
+            fill(lambda m: cv2.polylines(m, [pts], True, 255, t, cv2.LINE_AA), colour)
+        arm = max(1, int(r * 0.5))
+        fill(lambda m: (cv2.line(m, (cx - arm, cy), (cx + arm, cy), 255, t + 1),
+                        cv2.line(m, (cx, cy - arm), (cx, cy + arm), 255, t + 1)), colour)
+    elif kind == "landmark":  # a lighthouse or tower: tapering body with stripes
+        top, bot = max(1, int(w * 0.18)), max(2, int(w * 0.32))
+        pts = np.array([[cx - top, 2], [cx + top, 2], [cx + bot, h - 2], [cx - bot, h - 2]], np.int32)
+        fill(lambda m: cv2.fillPoly(m, [pts], 255), colour)
+        stripe = max(1, h // 12)
+        for y in range(int(h * 0.3), h - 2, max(3, h // 5)):
+            rows = slice(y, y + stripe)
+            bgr[rows][a[rows] > 0] = second
+    elif kind == "tree":
+        for k in range(3):
+            y1 = int(h * (0.35 + 0.25 * k))
+            half = int(w * (0.22 + 0.12 * k))
+            pts = np.array([[cx, y1 - int(h * 0.35)], [cx + half, y1], [cx - half, y1]], np.int32)
+            fill(lambda m, pts=pts: cv2.fillPoly(m, [pts], 255, cv2.LINE_AA), (20, 100, 20) if rng.random() < 0.7 else colour)
+        fill(lambda m: cv2.rectangle(m, (cx - max(1, w // 12), int(h * 0.85)), (cx + max(1, w // 12), h - 1), 255, -1), (30, 60, 100))
+    elif kind == "arch":
+        t = max(2, int(w * rng.uniform(0.12, 0.25)))
+        fill(lambda m: cv2.ellipse(m, (cx, h - 1), (max(1, w // 2 - t // 2), max(1, h - t)), 0, 180, 360, 255, t), colour)
+    else:  # blob: a few overlapping ellipses in two colours
+        for _ in range(int(rng.integers(2, 5))):
+            col = colour if rng.random() < 0.5 else second
+            c = (int(rng.integers(0, w)), int(rng.integers(0, h)))
+            ax = (max(1, int(w * rng.uniform(0.15, 0.45))), max(1, int(h * rng.uniform(0.15, 0.45))))
+            fill(lambda m, c=c, ax=ax: cv2.ellipse(m, c, ax, float(rng.uniform(0, 180)), 0, 360, 255, -1, cv2.LINE_AA), col)
+    return bgr, a.astype(np.float32) / 255.0
+
+
+def _side_code(rng: np.random.Generator, font: str, bold: int, height: int, squeeze: float) -> np.ndarray:
+    """Two or three small characters stacked beside the registration (a county or type code).
+
+    US plates print them (Idaho's 6C, Mississippi's MC, Oregon's CU, Wyoming's county
+    number) but they are not part of the registration: the US benchmark crops label
+    "6C 8862" as 8862, so the reader must learn to leave them out.
+    """
+    n = 2 if rng.random() < 0.75 else 3
+    chars = [CHARSET[rng.integers(36)] if rng.random() < 0.5 else LETTERS[rng.integers(26)] for _ in range(n)]
+    small_h = int(height * (rng.uniform(0.3, 0.45) if n == 2 else rng.uniform(0.24, 0.31)))
+    glyphs = [cv2.resize(g, (max(2, int(g.shape[1] * small_h / 96 * squeeze)), max(2, small_h)))
+              for g in (_glyph(font, ch, bold) for ch in chars)]
+    col = np.zeros((height, max(g.shape[1] for g in glyphs) + 1), np.uint8)
+    step = (height - small_h) / max(1, n - 1)
+    for k, g in enumerate(glyphs):
+        y0 = int(round(k * step))
+        col[y0: y0 + g.shape[0], : g.shape[1]] = np.maximum(col[y0: y0 + g.shape[0], : g.shape[1]], g[: height - y0])
+    return col
+
+
+def _text_mask(rng: np.random.Generator, text: str, height: int, max_width: int,
+               ink=(0, 0, 0)) -> tuple[np.ndarray, list[_Picture]]:
     """Render `text` as plate characters into a mask of the given height.
 
-    Inserts separators (space, dash, dot, small emblem) that are not part of
-    the label, and sometimes stacks two small characters (read in order).
+    Inserts separators (space, dash, dot, ring, or a picture in its own colours)
+    and side codes (small stacked characters beside the registration) that are
+    not part of the label, and sometimes stacks two small characters inside
+    the registration (read in order). Returns the mask and the pictures to draw
+    over it.
     """
     font, bold = _font_choice(rng)
     squeeze = rng.uniform(0.5, 1.05)
     gap = int(height * rng.uniform(0.03, 0.16))
     pieces: list[np.ndarray] = []
+    pictures: list[_Picture] = []
     stack_at = -1
-    if len(text) >= 4 and rng.random() < 0.08:
-        stack_at = int(rng.choice([0, len(text) - 2]))
+    if len(text) >= 5 and rng.random() < 0.03:
+        stack_at = int(rng.integers(1, len(text) - 2))
     sep_at = -1
-    if len(text) >= 4 and rng.random() < 0.55:
+    if len(text) >= 4 and rng.random() < 0.6:
         sep_at = int(rng.integers(2, len(text) - 1))
-    sep_kind = rng.choice(["space", "dash", "dot", "emblem"])
+    sep_kind = rng.choice(["space", "dash", "dot", "ring", "picture", "picture"])
+    side = rng.choice(["left", "right"]) if rng.random() < 0.12 else ""
     open_four = rng.random() < 0.25
+
+    def width() -> int:
+        return sum(p.shape[1] for p in pieces)
+
+    if side == "left":
+        pieces.append(_side_code(rng, font, bold, height, squeeze))
+        pieces.append(np.zeros((height, int(gap + height * rng.uniform(0.08, 0.3))), np.uint8))
     i = 0
     while i < len(text):
         if i == sep_at:
-            w = int(height * rng.uniform(0.15, 0.6))
+            w = int(height * (rng.uniform(0.5, 1.1) if sep_kind == "picture" else rng.uniform(0.15, 0.6)))
             sep = np.zeros((height, w), np.uint8)
             if sep_kind == "dash":
                 cv2.rectangle(sep, (w // 5, int(height * 0.46)), (w - w // 5, int(height * 0.56)), 255, -1)
             elif sep_kind == "dot":
                 cv2.circle(sep, (w // 2, height // 2), max(2, int(height * 0.06)), 255, -1)
-            elif sep_kind == "emblem":
+            elif sep_kind == "ring":
                 r = max(3, min(w // 2 - 1, int(height * 0.22)))
                 cv2.circle(sep, (w // 2, height // 2), r, int(rng.integers(120, 256)), int(rng.choice([-1, 2])))
+            elif sep_kind == "picture":
+                ph = int(height * rng.uniform(0.6, 1.1))
+                bgr, alpha = _picture(rng, ph, w, ink)
+                y = (height - ph) // 2
+                if y < 0:
+                    bgr, alpha = bgr[-y: -y + height], alpha[-y: -y + height]
+                    y = 0
+                full_bgr = np.zeros((height, w, 3), np.uint8)
+                full_a = np.zeros((height, w), np.float32)
+                full_bgr[y: y + bgr.shape[0]] = bgr
+                full_a[y: y + alpha.shape[0]] = alpha
+                pictures.append(_Picture(width(), full_bgr, full_a))
             pieces.append(sep)
+            pieces.append(np.zeros((height, gap), np.uint8))
         if i == stack_at:
             small_h = int(height * 0.46)
             a = _glyph(font, text[i], bold)
@@ -194,10 +329,17 @@ def _text_mask(rng: np.random.Generator, text: str, height: int, max_width: int)
             pieces.append(cv2.resize(g, (max(2, int(g.shape[1] * height / 96 * squeeze)), height)))
             i += 1
         pieces.append(np.zeros((height, gap), np.uint8))
-    mask = np.hstack(pieces[:-1]) if len(pieces) > 1 else pieces[0]
+    pieces.pop()
+    if side == "right":
+        pieces.append(np.zeros((height, int(gap + height * rng.uniform(0.08, 0.3))), np.uint8))
+        pieces.append(_side_code(rng, font, bold, height, squeeze))
+    mask = np.hstack(pieces) if len(pieces) > 1 else pieces[0]
     if mask.shape[1] > max_width:
+        s = max_width / mask.shape[1]
         mask = cv2.resize(mask, (max_width, height), interpolation=cv2.INTER_AREA)
-    return mask
+        pictures = [_Picture(int(p.x * s), cv2.resize(p.bgr, (max(1, int(p.bgr.shape[1] * s)), height)),
+                             cv2.resize(p.alpha, (max(1, int(p.alpha.shape[1] * s)), height))) for p in pictures]
+    return mask, pictures
 
 
 @lru_cache(maxsize=1)
@@ -306,6 +448,17 @@ def _blend(img: np.ndarray, mask: np.ndarray, x0: int, y0: int, color) -> None:
     img[y0: y0 + h, x0: x0 + w] = (roi * (1 - a) + np.array(color, np.float32) * a).astype(np.uint8)
 
 
+def _paste(img: np.ndarray, bgr: np.ndarray, alpha: np.ndarray, x0: int, y0: int) -> None:
+    """Alpha-blend a coloured picture onto the plate, clipped to its edges."""
+    h = min(bgr.shape[0], img.shape[0] - y0)
+    w = min(bgr.shape[1], img.shape[1] - x0)
+    if h <= 0 or w <= 0 or x0 < 0 or y0 < 0:
+        return
+    a = alpha[:h, :w, None]
+    roi = img[y0: y0 + h, x0: x0 + w].astype(np.float32)
+    img[y0: y0 + h, x0: x0 + w] = (roi * (1 - a) + bgr[:h, :w].astype(np.float32) * a).astype(np.uint8)
+
+
 def _clutter(rng: np.random.Generator, img: np.ndarray, plain: bool) -> None:
     """State name, slogan, stickers, bolts: things on a plate that are not its text."""
     if plain:
@@ -365,13 +518,29 @@ def _plate_face(rng: np.random.Generator, text: str) -> np.ndarray:
         ink = choices[rng.integers(len(choices))]
     _clutter(rng, img, plain)
     th = int(PLATE_H * rng.uniform(0.38, 0.6))
-    mask = _text_mask(rng, text, th, int(PLATE_W * rng.uniform(0.72, 0.95)))
+    max_w = int(PLATE_W * rng.uniform(0.72, 0.95))
+    side = rng.choice(["left", "right"]) if rng.random() < 0.2 else ""
+    if side:  # a picture beside the text (Arizona's cactus, Maine's chickadee, a county seal)
+        ph = int(PLATE_H * rng.uniform(0.4, 0.85))
+        pw = int(ph * rng.uniform(0.4, 0.9))
+        max_w = min(max_w, PLATE_W - pw - 12)
+        bgr, alpha = _picture(rng, ph, pw, ink)
+        px = int(rng.integers(2, 10)) if side == "left" else PLATE_W - pw - int(rng.integers(2, 10))
+        py = int(np.clip(PLATE_H * rng.uniform(0.4, 0.6) - ph / 2, 0, PLATE_H - ph))
+        _paste(img, bgr, alpha, px, py)
+    mask, pictures = _text_mask(rng, text, th, max_w, ink)
     x0 = int((PLATE_W - mask.shape[1]) / 2 + rng.normal(0, 8))
+    if side == "left":
+        x0 = PLATE_W - mask.shape[1] - int(rng.integers(4, 14))
+    elif side == "right":
+        x0 = int(rng.integers(4, 14))
     x0 = int(np.clip(x0, 2, max(2, PLATE_W - mask.shape[1] - 2)))
     y0 = int(PLATE_H * rng.uniform(0.45, 0.58) - th / 2)
     if rng.random() < 0.5:  # embossed: a light rim below-right, a dark rim above-left
         _blend(img, (mask * 0.5).astype(np.uint8), x0 + 2, y0 + 2, (255, 255, 255) if rng.random() < 0.5 else (0, 0, 0))
     _blend(img, mask, x0, y0, ink)
+    for p in pictures:
+        _paste(img, p.bgr, p.alpha, x0 + p.x, y0)
     if rng.random() < 0.25:
         img = _frame(rng, img)
     return img

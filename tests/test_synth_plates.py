@@ -1,0 +1,65 @@
+"""The synthetic plate generator: labels stay the registration, clutter stays out of them."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from models.synth import plates
+
+
+def test_render_plate_returns_the_label_it_drew() -> None:
+    rng = np.random.default_rng(3)
+    for text in ("7ABC123", "N3934", "I LEGO", "w17k"):
+        img, label = plates.render_plate(rng, text)
+        assert label == "".join(c for c in text.upper() if c in plates.CHARSET)
+        assert img.dtype == np.uint8 and img.ndim == 3 and img.shape[2] == 3
+        assert 1.2 < img.shape[1] / img.shape[0] < 3.5
+
+
+def test_side_code_is_small_stacked_characters() -> None:
+    """Two or three characters, each well under the registration's height, one above the other."""
+    col = plates._side_code(np.random.default_rng(1), "hershey:0", 0, 90, 0.8)
+    rows = np.nonzero(col.max(axis=1) > 40)[0]
+    assert col.shape[0] == 90 and col.shape[1] < 60
+    gaps = np.nonzero(np.diff(rows) > 1)[0]
+    assert 1 <= len(gaps) <= 2  # the characters are separate rows of ink
+
+
+def test_random_texts_follow_the_formats() -> None:
+    rng = np.random.default_rng(0)
+    for _ in range(500):
+        t = plates.random_text(rng)
+        assert 1 <= len(t) <= 8 and set(t) <= set(plates.CHARSET)
+
+
+def test_picture_separators_are_drawn_apart_from_the_characters() -> None:
+    """Pictures come back separately from the character mask, inside it and with a valid alpha."""
+    pictures = 0
+    for seed in range(400):
+        rng = np.random.default_rng(seed)
+        mask, pics = plates._text_mask(rng, "ABC123", 80, 10_000, ink=(0, 0, 0))
+        pictures += len(pics)
+        for p in pics:
+            assert p.bgr.shape[:2] == p.alpha.shape == (80, p.bgr.shape[1])
+            assert 0.0 <= float(p.alpha.min()) and float(p.alpha.max()) <= 1.0
+            assert 0 <= p.x < mask.shape[1]
+    assert pictures > 20  # about a fifth of six-character plates carry a picture separator
+
+
+@pytest.mark.parametrize("kind_seed", range(24))
+def test_pictures_have_colour_and_shape(kind_seed: int) -> None:
+    bgr, alpha = plates._picture(np.random.default_rng(kind_seed), 60, 40, (0, 0, 0))
+    assert bgr.shape == (60, 40, 3) and alpha.shape == (60, 40)
+    assert 0.03 < float((alpha > 0.5).mean()) < 0.95
+
+
+def test_export_averages_checkpoints() -> None:
+    torch = pytest.importorskip("torch")
+    from models.ocr.export import average
+
+    a = {"w": torch.ones(2, 2), "n": torch.tensor(3)}
+    b = {"w": torch.full((2, 2), 3.0), "n": torch.tensor(5)}
+    out = average([a, b])
+    assert torch.equal(out["w"], torch.full((2, 2), 2.0))
+    assert int(out["n"]) == 5  # integer buffers (batch counts) come from the last
