@@ -134,6 +134,10 @@ class RecognitionConfig(Section):
     max_plates: int = Field(16, ge=1, le=256)
     top_n: int = Field(5, ge=1, le=50)
     us_format_rules: bool = True
+    second_look_below: float | None = Field(
+        0.95, gt=0, le=1,
+        description="plates read with a confidence under this are read again, zoomed in and padded out, and the "
+                    "three readings pooled (about a third of real plates; none: never)")
     rectify: bool = False
     crop_margin: float = Field(-0.03, ge=-0.2, le=0.5, description="fraction of the box width added on each side of a plate crop (twice that of its height)")
     tensorrt: TensorRTConfig = TensorRTConfig()

@@ -152,18 +152,40 @@ class Recognizer:
 
     def _read(self, crops: list[np.ndarray], boxes: list[tuple[int, int, int, int]] | None,
               scores: list[float] | None) -> list[PlateResult]:
+        readings: list[ocr.Reading] = []
+        probs: list[np.ndarray] = []
+        for start in range(0, len(crops), ocr.MAX_BATCH):
+            logits = self.ocr.run(ocr.preprocess(crops[start: start + ocr.MAX_BATCH]))[0]
+            probs.extend(ocr.softmax(logits, self.temperature))
+        readings = [self.decode(p, self.cfg.top_n, us_format_rules=self.cfg.us_format_rules) for p in probs]
+        gate = self.cfg.second_look_below
+        if gate is not None:
+            self._second_look(crops, probs, readings, gate)
         results: list[PlateResult] = []
-        for start in range(0, len(crops), 32):
-            part = crops[start: start + 32]
-            logits = self.ocr.run(ocr.preprocess(part))[0]
-            probs = ocr.softmax(logits, self.temperature)
-            for i, p in enumerate(probs):
-                k = start + i
-                r = self.decode(p, self.cfg.top_n, us_format_rules=self.cfg.us_format_rules)
-                box = boxes[k] if boxes else (0, 0, part[i].shape[1], part[i].shape[0])
-                score = scores[k] if scores else 1.0
-                results.append(PlateResult(box, float(score), r.plate, r.confidence, r.candidates))
+        for k, r in enumerate(readings):
+            box = boxes[k] if boxes else (0, 0, crops[k].shape[1], crops[k].shape[0])
+            score = scores[k] if scores else 1.0
+            results.append(PlateResult(box, float(score), r.plate, r.confidence, r.candidates))
         return results
+
+    def _second_look(self, crops: list[np.ndarray], probs: list[np.ndarray], readings: list[ocr.Reading],
+                     gate: float) -> None:
+        """Re-read the unsure plates framed two more ways and pool the three readings (in place).
+
+        Only plates that read as something get a second look: pooling views
+        of a crop that reads as nothing would turn grilles into phantom reads.
+        """
+        again = [k for k, r in enumerate(readings) if r.plate and r.confidence < gate]
+        if not again:
+            return
+        views = [v for k in again for v in ocr.second_views(crops[k])]
+        vprobs: list[np.ndarray] = []
+        for start in range(0, len(views), ocr.MAX_BATCH):
+            vprobs.extend(ocr.softmax(self.ocr.run(ocr.preprocess(views[start: start + ocr.MAX_BATCH]))[0],
+                                      self.temperature))
+        for j, k in enumerate(again):
+            readings[k] = ocr.fuse([probs[k], vprobs[2 * j], vprobs[2 * j + 1]], self.decode,
+                                   self.cfg.top_n, self.cfg.us_format_rules)
 
     def read_frame(self, frame: np.ndarray) -> list[PlateResult]:
         """All plates in a frame, read, best first."""

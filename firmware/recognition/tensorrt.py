@@ -24,11 +24,12 @@ from typing import Any
 import numpy as np
 
 from firmware.config import RecognitionConfig
+from firmware.recognition import ocr
 from firmware.recognition.manifest import ModelSpec
 from firmware.recognition.runtime import RuntimeUnavailable
 
 log = logging.getLogger(__name__)
-MAX_BATCH = 32  # OCR reads up to this many plates of one frame in one batch
+MAX_BATCH = ocr.MAX_BATCH  # OCR reads up to this many plates of one frame in one batch
 
 
 def _import_tensorrt() -> Any:
