@@ -78,3 +78,25 @@ def test_ctc_probability_sums_alignments_and_ranks_confusions():
     assert [c.plate for c in r.candidates[:2]] == ["AB8", "A88"]
     assert 0.4 < r.confidence < 0.65
     assert ocr.decode_ctc(ctc_probs(list("____"))).plate == ""
+
+
+def test_fuse_averages_each_text_over_the_views():
+    """A text likely in every view beats one that only a single view is sure of."""
+    a = probs_for("7ABC123", 0.95)                       # sure of 7ABC123
+    b = probs_for("7ABC123", 0.7, {1: ("4", 0.29)})      # unsure: 7ABC123 or 74BC123
+    c = probs_for("TABC123", 0.9, {0: ("7", 0.09)})      # misread the first character
+    r = ocr.fuse([a, b, c], ocr.decode, top_n=3)
+    singles = {t: [{x.plate: x.confidence for x in ocr.decode(p, 10).candidates}.get(t, 0.0) for p in (a, b, c)]
+               for t in ("7ABC123", "TABC123")}
+    assert r.plate == "7ABC123"
+    assert r.confidence == pytest.approx(sum(singles["7ABC123"]) / 3, rel=1e-6)
+    assert dict((x.plate, x.confidence) for x in r.candidates)["TABC123"] == pytest.approx(
+        sum(singles["TABC123"]) / 3, rel=1e-6)
+
+
+def test_second_views_zoom_in_and_pad_out():
+    crop = np.zeros((100, 200, 3), np.uint8)
+    zoomed, padded = ocr.second_views(crop)
+    assert zoomed.shape == (88, 184, 3) and padded.shape == (112, 216, 3)
+    tiny = np.zeros((6, 10), np.uint8)
+    assert ocr.second_views(tiny)[0].shape == tiny.shape  # too small to zoom: kept as it is

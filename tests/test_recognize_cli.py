@@ -109,3 +109,25 @@ def test_eval_scores_a_labelled_crop_folder(images, tmp_path):
     s = json.loads(r.stdout.splitlines()[-1])
     assert s["kind"] == "crops" and s["labelled"] == len(texts)
     assert s["exact_top1"] >= 4 / 6 and s["top_n"] >= s["exact_top1"]
+
+
+def test_second_look_reads_only_unsure_plates_again_in_one_batch():
+    """With the shipped models: each plate under the gate costs one more OCR run of two views."""
+    import numpy as np
+
+    from firmware.config import RecognitionConfig
+    from firmware.recognition import Recognizer
+    from models.synth.plates import render_plate
+
+    rng = np.random.default_rng(4)
+    crops = [render_plate(rng, t)[0] for t in ("7ABC123", "4GHJ567", "ZZ9", "8KLM012")]
+    calls: list[int] = []
+    results = []
+    for gate in (None, 1.0):
+        rec = Recognizer.from_config(RecognitionConfig(second_look_below=gate))
+        run = rec.ocr.run
+        rec.ocr.run = lambda batch, run=run: calls.append(len(batch)) or run(batch)
+        results.append(rec.read_crops(crops))
+    assert calls[:1] == [4]
+    unsure = sum(1 for r in results[0] if r.plate and r.confidence < 1.0)
+    assert calls[1:] == [4, 2 * unsure] if unsure else [4]  # two views of every plate read under the gate
