@@ -17,6 +17,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from drivers.camera.simulated import SimulatedRoad  # noqa: E402
+from firmware import malloc  # noqa: E402
 from firmware.app import load_recognizer  # noqa: E402
 from firmware.config import Config  # noqa: E402
 from firmware.health import Health  # noqa: E402
@@ -38,7 +39,11 @@ def main() -> int:
     ap.add_argument("--fps", type=float, default=30)
     ap.add_argument("--rate", type=float, default=20, help="vehicles per minute")
     ap.add_argument("--models-dir", type=Path, default=None, help="models other than the shipped ones")
+    ap.add_argument("--glibc-defaults", action="store_true",
+                    help="leave glibc's heap settings as they are (polewatch run tunes them: firmware.malloc)")
     args = ap.parse_args()
+    if not args.glibc_defaults:
+        malloc.tune()
     cfg = Config()
     cfg.camera.fps = args.fps
     cfg.camera.simulated.realtime = True

@@ -19,6 +19,7 @@ from typing import Any
 from drivers.camera import open_camera
 from drivers.gpio import open_gpio
 from drivers.illuminator import Illuminator
+from firmware import malloc
 from firmware.config import Config
 from firmware.health import Health, SystemdNotifier
 from firmware.pipeline import Pipeline
@@ -176,6 +177,7 @@ class App:
     # -- the appliance ----------------------------------------------------
     def run(self, duration_s: float | None = None) -> int:
         cfg = self.cfg
+        malloc.tune()  # before any thread allocates frames: keeps RSS flat over days
         self.data_dir.mkdir(parents=True, exist_ok=True)
         gpio = self.gpio = open_gpio(cfg.gpio, self.data_dir)
         lat, lon = (cfg.event.latitude, cfg.event.longitude) if cfg.event else (cfg.site.latitude, cfg.site.longitude)
