@@ -125,11 +125,16 @@ class RecognitionConfig(Section):
     detector_threshold: float | None = Field(None, gt=0, lt=1, description="default: the manifest's threshold")
     min_read_confidence: float = Field(0.0, ge=0, le=1)
     verify_threshold: float | None = Field(
-        0.35, gt=0, lt=1,
+        0.30, gt=0, lt=1,
         description="detections scoring between this and detector_threshold are kept only when the OCR reads "
                     "them as a plate (verify_min_confidence, verify_min_chars); at or above detector_threshold: no band")
-    verify_min_confidence: float = Field(0.5, ge=0, le=1)
+    verify_min_confidence: float = Field(0.4, ge=0, le=1)
     verify_min_chars: int = Field(3, ge=1, le=8)
+    verify_format_confidence: float | None = Field(
+        0.3, ge=0, le=1,
+        description="with us_format_rules, a weak detection whose read has 5 or more characters in a common US "
+                    "serial format is kept from this confidence (small, blurred plates read right but unsure); "
+                    "none: no such rule")
     nms_iou: float = Field(0.45, gt=0, lt=1)
     max_plates: int = Field(16, ge=1, le=256)
     top_n: int = Field(5, ge=1, le=50)

@@ -160,12 +160,24 @@ def test_weak_detections_count_only_when_the_ocr_reads_a_plate():
     from firmware.records import PlateResult
 
     rec = Recognizer.from_config(RecognitionConfig(detector_threshold=0.6, verify_threshold=0.3,
-                                                   verify_min_confidence=0.5, verify_min_chars=3))
+                                                   verify_min_confidence=0.5, verify_min_chars=3,
+                                                   verify_format_confidence=None))
     assert rec.floor == 0.3
     box = (0, 0, 100, 50)
     assert rec._verified(PlateResult(box, 0.7, "7", 0.1))            # strong: kept whatever it reads
     assert rec._verified(PlateResult(box, 0.4, "7ABC123", 0.8))      # weak but read confidently
     assert not rec._verified(PlateResult(box, 0.4, "7ABC123", 0.3))  # weak and unsure
     assert not rec._verified(PlateResult(box, 0.4, "11", 0.9))       # weak and too short: a sign, a grille
+    fmt = Recognizer.from_config(RecognitionConfig(detector_threshold=0.6, verify_threshold=0.3,
+                                                   verify_min_confidence=0.5, verify_format_confidence=0.25))
+    assert fmt._verified(PlateResult(box, 0.4, "7ABC123", 0.3))      # unsure, but a US serial (#@@@###)
+    assert fmt._verified(PlateResult(box, 0.4, "YF2L6G", 0.3))       # Missouri AB1 C2D
+    assert not fmt._verified(PlateResult(box, 0.4, "7ABC123", 0.2))  # under the format rule's floor
+    assert not fmt._verified(PlateResult(box, 0.4, "3768750", 0.3))  # seven digits: a phone number, no serial
+    assert not fmt._verified(PlateResult(box, 0.4, "ABC1", 0.3))     # too short for the rule
+    no_us = Recognizer.from_config(RecognitionConfig(detector_threshold=0.6, verify_threshold=0.3,
+                                                     verify_min_confidence=0.5, verify_format_confidence=0.25,
+                                                     us_format_rules=False))
+    assert not no_us._verified(PlateResult(box, 0.4, "7ABC123", 0.3))  # no US formats outside the US
     off = Recognizer.from_config(RecognitionConfig(detector_threshold=0.6, verify_threshold=None))
     assert off.floor == 0.6

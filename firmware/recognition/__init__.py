@@ -140,10 +140,17 @@ class Recognizer:
         Weak detections are where small, far or non-US-shaped plates hide, but
         also signs and grilles; a confident read of several characters tells
         them apart (scenes-eu recall 0.88 -> 0.93, scenes-br 0.965 -> 0.98 with
-        false detections still under 0.1 per image; see docs/recognition.md)."""
+        false detections still under 0.1 per image; see docs/recognition.md). A read in a
+        common US serial format is plate-like enough to be kept at a lower confidence."""
         if r.detection_score >= self.threshold:
             return True
-        return r.confidence >= self.cfg.verify_min_confidence and len(r.plate) >= self.cfg.verify_min_chars
+        if len(r.plate) < self.cfg.verify_min_chars:
+            return False
+        if r.confidence >= self.cfg.verify_min_confidence:
+            return True
+        fmt = self.cfg.verify_format_confidence
+        return (fmt is not None and self.cfg.us_format_rules and r.confidence >= fmt and len(r.plate) >= 5
+                and ocr.in_us_format(r.plate))
 
     def read_crops(self, crops: list[np.ndarray], boxes: list[tuple[int, int, int, int]] | None = None,
                    scores: list[float] | None = None) -> list[PlateResult]:

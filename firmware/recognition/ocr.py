@@ -144,7 +144,7 @@ def _rank(texts: dict[str, float], empty: float, top_n: int, us_format_rules: bo
         return Reading("", 0.0, [])
     if us_format_rules:
         total = sum(texts.values())
-        texts = {t: v * (2.0 if _shape(t) in US_FORMATS else 1.0) for t, v in texts.items()}
+        texts = {t: v * (2.0 if in_us_format(t) else 1.0) for t, v in texts.items()}
         scale = total / sum(texts.values())
         texts = {t: v * scale for t, v in texts.items()}
     ranked = sorted(texts.items(), key=lambda kv: -kv[1])[:top_n]
@@ -187,3 +187,8 @@ def fuse(probs: list[np.ndarray], decoder, top_n: int = 5, us_format_rules: bool
 
 def _shape(text: str) -> str:
     return "".join("#" if c.isdigit() else "@" for c in text)
+
+
+def in_us_format(text: str) -> bool:
+    """True when the text's letter/digit pattern is a common US serial format (US_FORMATS)."""
+    return _shape(text) in US_FORMATS
