@@ -140,6 +140,19 @@ def _open_four(thick: int) -> np.ndarray:
     return g
 
 
+def warm_glyph_cache() -> int:
+    """Render every glyph the generator can ask for (about 35 MB, one second).
+
+    The glyph cache fills as plates are drawn and stops growing when full; a
+    memory benchmark warms it first so that what it sees growing is the
+    pipeline, not the simulator's fonts."""
+    for font in _fonts() + [f"hershey:{i}" for i in range(len(HERSHEY))]:
+        for ch in CHARSET:
+            for bold in range(4):
+                _glyph(font, ch, bold)
+    return _glyph.cache_info().currsize
+
+
 def _font_choice(rng: np.random.Generator) -> tuple[str, int]:
     fonts = _fonts()
     if rng.random() < 0.35 or not fonts:
