@@ -101,11 +101,13 @@ def score(plates: list[str], directions: dict[str, str], reads: list[Any]) -> di
         else:
             by_vehicle[r.ground_truth].append(r)
     correct = wrong = missed = duplicates = direction_ok = 0
+    missed_plates: list[str] = []
     for p in plates:
         rs = by_vehicle.get(p, [])
         duplicates += max(0, len(rs) - 1)
         if not rs:
             missed += 1
+            missed_plates.append(p)
         elif len(rs) == 1 and rs[0].plate == p:
             correct += 1
         else:
@@ -123,6 +125,7 @@ def score(plates: list[str], directions: dict[str, str], reads: list[Any]) -> di
         "correct_rate": round(correct / n, 4) if n else None,
         "phantom_rate": round(phantoms / len(reads), 4) if reads else 0.0,
         "direction_correct": direction_ok,
+        "missed_plates": missed_plates,  # ground truth of the vehicles that gave no read, to look into
     }
 
 
