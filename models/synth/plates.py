@@ -363,7 +363,8 @@ def _designs() -> list[_Design]:
     it is derived from the datasets) under models/cache/.
     """
     root = DATASETS / "us-plate-designs"
-    cache = Path(__file__).resolve().parents[1] / "cache" / "designs_inpainted.npy"
+    # v2: the wider inpainting; a new name, so that caches made by the old settings are not reused
+    cache = Path(__file__).resolve().parents[1] / "cache" / "designs_inpainted_v2.npy"
     if cache.exists():
         return [_Design(im) for im in np.load(cache)]
     out: list[_Design] = []
