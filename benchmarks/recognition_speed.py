@@ -51,20 +51,26 @@ def main() -> None:
     a = ap.parse_args()
     rng = np.random.default_rng(0)
     out: dict = {}
-    rec = Recognizer.from_config(RecognitionConfig())
     frames = [frame_with_plate(rng) for _ in range(8)]
-    i = iter(range(10**9))
-    out["frame_1280x720_ms_median"], out["frame_1280x720_ms_p95"] = median_ms(
-        lambda: rec.read_frame(frames[next(i) % len(frames)]), a.frames)
-    out["detector_ms_median"] = median_ms(lambda: rec.detect(frames[0]), a.frames)[0]
     crops = [render_plate(rng)[0] for _ in range(32)]
+    # side by side: the second look (default) and without it, same frames and crops
+    for tag, gate in (("", RecognitionConfig().second_look_below), ("_no_second_look", None)):
+        rec = Recognizer.from_config(RecognitionConfig(second_look_below=gate))
+        i = iter(range(10**9))
+        out[f"frame_1280x720_ms_median{tag}"], out[f"frame_1280x720_ms_p95{tag}"] = median_ms(
+            lambda: rec.read_frame(frames[next(i) % len(frames)]), a.frames)
+        r1 = Recognizer.from_config(RecognitionConfig(threads=1, second_look_below=gate))
+        ms_full = median_ms(lambda: r1.read_crops(crops), 10)[0]
+        out[f"read_crops_per_s_with_decode_1_thread{tag}"] = round(32 / (ms_full / 1e3), 1)
+    out["second_looks_in_32_crops"] = sum(
+        1 for r in Recognizer.from_config(RecognitionConfig(second_look_below=None)).read_crops(crops)
+        if r.plate and r.confidence < RecognitionConfig().second_look_below)
+    out["detector_ms_median"] = median_ms(lambda: rec.detect(frames[0]), a.frames)[0]
     batch = ocr.preprocess(crops)
     for threads in (1, 2):
         r = Recognizer.from_config(RecognitionConfig(threads=threads))
         ms = median_ms(lambda: r.ocr.run(batch), 30)[0]
         out[f"ocr_crops_per_s_{threads}_thread"] = round(32 / (ms / 1e3), 1)
-        ms_full = median_ms(lambda: r.read_crops(crops), 10)[0]
-        out[f"read_crops_per_s_with_decode_{threads}_thread"] = round(32 / (ms_full / 1e3), 1)
     print(json.dumps({k: round(v, 2) if isinstance(v, float) else v for k, v in out.items()}, indent=2))
 
 
