@@ -159,21 +159,24 @@ class Recognizer:
 
     def _read(self, crops: list[np.ndarray], boxes: list[tuple[int, int, int, int]] | None,
               scores: list[float] | None) -> list[PlateResult]:
-        readings: list[ocr.Reading] = []
-        probs: list[np.ndarray] = []
-        for start in range(0, len(crops), ocr.MAX_BATCH):
-            logits = self.ocr.run(ocr.preprocess(crops[start: start + ocr.MAX_BATCH]))[0]
-            probs.extend(ocr.softmax(logits, self.temperature))
+        probs = self._probs(crops)
         readings = [self.decode(p, self.cfg.top_n, us_format_rules=self.cfg.us_format_rules) for p in probs]
-        gate = self.cfg.second_look_below
-        if gate is not None:
-            self._second_look(crops, probs, readings, gate)
+        if self.cfg.second_look_below is not None:
+            self._second_look(crops, probs, readings, self.cfg.second_look_below)
         results: list[PlateResult] = []
         for k, r in enumerate(readings):
             box = boxes[k] if boxes else (0, 0, crops[k].shape[1], crops[k].shape[0])
             score = scores[k] if scores else 1.0
             results.append(PlateResult(box, float(score), r.plate, r.confidence, r.candidates))
         return results
+
+    def _probs(self, crops: list[np.ndarray]) -> list[np.ndarray]:
+        """Per-crop character probabilities (after the temperature), in OCR batches of MAX_BATCH."""
+        probs: list[np.ndarray] = []
+        for start in range(0, len(crops), ocr.MAX_BATCH):
+            logits = self.ocr.run(ocr.preprocess(crops[start: start + ocr.MAX_BATCH]))[0]
+            probs.extend(ocr.softmax(logits, self.temperature))
+        return probs
 
     def _second_look(self, crops: list[np.ndarray], probs: list[np.ndarray], readings: list[ocr.Reading],
                      gate: float) -> None:
@@ -185,11 +188,7 @@ class Recognizer:
         again = [k for k, r in enumerate(readings) if r.plate and r.confidence < gate]
         if not again:
             return
-        views = [v for k in again for v in ocr.second_views(crops[k])]
-        vprobs: list[np.ndarray] = []
-        for start in range(0, len(views), ocr.MAX_BATCH):
-            vprobs.extend(ocr.softmax(self.ocr.run(ocr.preprocess(views[start: start + ocr.MAX_BATCH]))[0],
-                                      self.temperature))
+        vprobs = self._probs([v for k in again for v in ocr.second_views(crops[k])])
         for j, k in enumerate(again):
             readings[k] = ocr.fuse([probs[k], vprobs[2 * j], vprobs[2 * j + 1]], self.decode,
                                    self.cfg.top_n, self.cfg.us_format_rules)
