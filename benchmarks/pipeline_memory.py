@@ -3,7 +3,7 @@
 The bounded queue and per-track limits must keep memory flat: the script prints
 RSS samples over time and the growth between the first and the last third. It
 tunes the heap as `polewatch run` does (firmware.malloc) and first fills the
-simulator's glyph cache (bounded, about 35 MB), which otherwise grows for the
+simulator's glyph cache (bounded, about 30 MB), which otherwise grows for the
 first half hour and hides what the pipeline does.
 
     .venv/bin/python benchmarks/pipeline_memory.py [--minutes 30] [--sample-s 30] [--fps 30]
