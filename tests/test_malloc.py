@@ -19,9 +19,9 @@ CHILD = textwrap.dedent("""
     if sys.argv[1] == "tune":
         assert malloc.tune()
     base = rss_mb()
-    for _ in range(200):  # frames of varied sizes, each freed at once, one kept now and then
+    for _ in range(200):  # three frames allocated and freed at once, a small array allocated between
         frames = [np.ones((720, 1280, 3), np.uint8) for _ in range(3)]
-        keep = np.ones(100_000, np.uint8)  # a small survivor between the frames
+        keep = np.ones(100_000, np.uint8)  # survives the frames it was allocated among
         del frames
     print(rss_mb() - base)
 """)
