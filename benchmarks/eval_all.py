@@ -28,11 +28,12 @@ sys.path.insert(0, str(ROOT))
 from models import DATASETS  # noqa: E402
 
 
-def linked_subset(src: Path, dst: Path, labels: str, keep) -> Path:
-    """A folder of links to the images of `src` whose label row `keep(file)` accepts, with those rows."""
+def linked_subset(src: Path, dst: Path, labels: str, keep, rows_from: Path | None = None) -> Path:
+    """A folder of links to the images of `src` whose label row `keep(file)` accepts, with those rows
+    (from `src`'s own labels file, or from `rows_from`: labels made here for an unlabelled set)."""
     sep = "\t" if labels.endswith(".tsv") else ","
     dst.mkdir(parents=True, exist_ok=True)
-    lines = (src / labels).read_text().splitlines()
+    lines = (rows_from or src / labels).read_text().splitlines()
     rows = [lines[0]] + [ln for ln in lines[1:] if keep(ln.split(sep)[0])]
     (dst / labels).write_text("\n".join(rows) + "\n")
     for ln in rows[1:]:
@@ -56,17 +57,6 @@ def ca_holdout_folder(src: Path, dst: Path) -> Path:
     return linked_subset(src, dst, "labels.tsv", lambda f: ca_half(f) == "holdout")
 
 
-def labelled_folder(src: Path, labels: Path, dst: Path) -> Path:
-    """A folder of links to the images of `src` with a labels file made here (benchmarks/labels)."""
-    dst.mkdir(parents=True, exist_ok=True)
-    (dst / labels.name.replace(labels.stem, "labels")).write_text(labels.read_text())
-    for ln in labels.read_text().splitlines()[1:]:
-        f = ln.split("\t" if labels.suffix == ".tsv" else ",")[0]
-        if not (dst / f).exists():
-            os.symlink(src / f, dst / f)
-    return dst
-
-
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--datasets", type=Path, default=DATASETS, help="default: POLEWATCH_DATASETS or ../shared/datasets")
@@ -79,8 +69,8 @@ def main() -> None:
     sets += [a.datasets / s for s in ("crops-ar", "scenes-ca")]
     sets += [ca_holdout_folder(a.datasets / "scenes-ca", tmp / "scenes-ca-holdout")]
     sets += [a.datasets / s for s in ("scenes-eu", "scenes-br")]
-    sets += [labelled_folder(a.datasets / "scenes-us-speed", ROOT / "benchmarks" / "labels" / "scenes-us-speed.tsv",
-                             tmp / "scenes-us-speed")]
+    sets += [linked_subset(a.datasets / "scenes-us-speed", tmp / "scenes-us-speed", "labels.tsv", lambda f: True,
+                           rows_from=ROOT / "benchmarks" / "labels" / "scenes-us-speed.tsv")]
     # first, so that no earlier child's peak is counted (RUSAGE_CHILDREN keeps the largest)
     images = sorted((a.datasets / "scenes-ca").glob("*.jpg"))[:78] + sorted((a.datasets / "scenes-us-speed").glob("*"))[:22]
     subprocess.run([exe, "recognize", "--json", *map(str, images)], capture_output=True, check=True)

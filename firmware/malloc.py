@@ -6,7 +6,8 @@ dynamic threshold, up to 32 MB), so later frames come from the heap; with one
 heap arena per thread (capture, recognition, uplink) the heaps fragment and RSS
 creeps up (294 -> 311 MB over a 30-minute live run). A fixed threshold gives
 every frame its own mapping, returned to the kernel when freed, and two arenas
-bound the rest (the same run stayed between 240 and 276 MB; docs/appliance.md).
+bound the rest (with no vehicle in view the same run then held 268.6 MB from
+minute 10 to minute 28; docs/appliance.md).
 `tune()` must run before the threads start; it is a no-op where libc is not glibc.
 """
 

@@ -235,6 +235,9 @@ def main() -> None:
     ap.add_argument("--keep-every", type=int, default=0,
                     help="also keep step_NNNNN.pt every N steps (for weight averaging at export)")
     args = ap.parse_args()
+    if args.keep_every % args.epoch_steps:
+        ap.error(f"--keep-every {args.keep_every} must be a multiple of --epoch-steps {args.epoch_steps} "
+                 "(snapshots are written at the end of an epoch)")
 
     args.run.mkdir(parents=True, exist_ok=True)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s",
