@@ -135,6 +135,11 @@ class RecognitionConfig(Section):
         description="with us_format_rules, a weak detection whose read has 5 or more characters in a common US "
                     "serial format is kept from this confidence (small, blurred plates read right but unsure); "
                     "none: no such rule")
+    verify_char_confidence: float | None = Field(
+        0.85, ge=0, le=1,
+        description="a weak detection whose read has 5 to 8 characters, at least one a digit, each seen with this "
+                    "mean probability or more is kept whatever the whole text's confidence (words on signs and "
+                    "grilles rarely qualify); none: no such rule")
     nms_iou: float = Field(0.45, gt=0, lt=1)
     max_plates: int = Field(16, ge=1, le=256)
     top_n: int = Field(5, ge=1, le=50)

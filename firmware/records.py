@@ -29,6 +29,9 @@ class PlateResult:
     plate: str
     confidence: float
     candidates: list[Candidate] = field(default_factory=list)
+    # mean best-character probability over the OCR columns that read a character: how surely each
+    # character was seen, whatever the alternatives for the whole text (verifies weak detections)
+    char_confidence: float = 0.0
 
     def to_json(self) -> dict:
         return {

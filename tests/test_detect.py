@@ -161,7 +161,7 @@ def test_weak_detections_count_only_when_the_ocr_reads_a_plate():
 
     rec = Recognizer.from_config(RecognitionConfig(detector_threshold=0.6, verify_threshold=0.3,
                                                    verify_min_confidence=0.5, verify_min_chars=3,
-                                                   verify_format_confidence=None))
+                                                   verify_format_confidence=None, verify_char_confidence=None))
     assert rec.floor == 0.3
     box = (0, 0, 100, 50)
     assert rec._verified(PlateResult(box, 0.7, "7", 0.1))            # strong: kept whatever it reads
@@ -179,5 +179,29 @@ def test_weak_detections_count_only_when_the_ocr_reads_a_plate():
                                                      verify_min_confidence=0.5, verify_format_confidence=0.25,
                                                      us_format_rules=False))
     assert not no_us._verified(PlateResult(box, 0.4, "7ABC123", 0.3))  # no US formats outside the US
+    chars = Recognizer.from_config(RecognitionConfig(detector_threshold=0.6, verify_threshold=0.3,
+                                                     verify_min_confidence=0.5, verify_format_confidence=None,
+                                                     verify_char_confidence=0.85))
+    assert chars._verified(PlateResult(box, 0.4, "RK896A0", 0.2, char_confidence=0.9))     # every character sure
+    assert not chars._verified(PlateResult(box, 0.4, "RK896A0", 0.2, char_confidence=0.8))
+    assert not chars._verified(PlateResult(box, 0.4, "BERKELEY", 0.2, char_confidence=0.9))  # a word, no digit
+    assert not chars._verified(PlateResult(box, 0.4, "A12B", 0.2, char_confidence=0.99))     # too short
+    assert not chars._verified(PlateResult(box, 0.4, "NWIKR0S3S", 0.2, char_confidence=0.9))  # longer than a plate
     off = Recognizer.from_config(RecognitionConfig(detector_threshold=0.6, verify_threshold=None))
     assert off.floor == 0.6
+
+
+def test_char_confidence_is_the_mean_sureness_of_the_characters_read():
+    """Columns whose best class is the blank do not count; an all-blank read is 0."""
+    import numpy as np
+    from firmware.recognition import ocr
+
+    probs = np.full((4, ocr.PAD + 1), 0.0)
+    probs[0, 3], probs[0, 4] = 0.9, 0.1        # '3', sure
+    probs[1, ocr.PAD] = 1.0                     # blank: ignored
+    probs[2, 10], probs[2, 11] = 0.6, 0.4       # 'A', unsure
+    probs[3, ocr.PAD] = 1.0
+    assert abs(ocr.char_confidence(probs) - 0.75) < 1e-9
+    blank = np.zeros((3, ocr.PAD + 1))
+    blank[:, ocr.PAD] = 1.0
+    assert ocr.char_confidence(blank) == 0.0

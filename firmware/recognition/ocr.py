@@ -65,6 +65,16 @@ def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
     return e / e.sum(axis=-1, keepdims=True)
 
 
+def char_confidence(probs: np.ndarray) -> float:
+    """Mean best-character probability over the columns (or slots) whose best class is a character.
+
+    A text's probability shrinks with every character and every near-tie in its
+    spelling; this says how surely each character was seen, which is what tells
+    a far plate read right-but-unsure from a grille or sign read as noise."""
+    best = probs.max(-1)[probs.argmax(-1) != PAD]
+    return float(best.mean()) if len(best) else 0.0
+
+
 @dataclass(frozen=True)
 class Reading:
     plate: str

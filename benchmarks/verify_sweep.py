@@ -1,0 +1,120 @@
+"""How the verification band's rules trade recall for false detections, on every scene set.
+
+    python benchmarks/verify_sweep.py [--floor 0.25] [--out band.json]
+
+Detections scoring between `--floor` and the detector threshold are read once
+(second look included, as the appliance reads them) and each is marked a plate
+(it matches a labelled box) or not. Then each candidate rule, in the same run,
+is applied to the same reads: detected and false detections per image for each
+set, as `polewatch eval` counts them (one detection per labelled box). This is
+where the `recognition.verify_*` defaults come from (docs/recognition.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from tqdm import tqdm
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.eval_all import ca_holdout_folder, linked_subset  # noqa: E402
+from firmware.config import RecognitionConfig  # noqa: E402
+from firmware.evaluation import _matches, load_labels  # noqa: E402
+from firmware.imageio import read_image  # noqa: E402
+from firmware.recognition import Recognizer, ocr, plate_crop  # noqa: E402
+from firmware.records import PlateResult  # noqa: E402
+from models import DATASETS  # noqa: E402
+
+
+@dataclass
+class Seen:
+    """One detection of one image, with what the OCR made of it."""
+    image: str
+    truth: int | None  # index of the labelled box it matches, if any
+    score: float
+    plate: str
+    confidence: float
+    char_conf: float  # ocr.char_confidence of its first reading
+
+
+def collect(rec: Recognizer, folder: Path, floor: float) -> tuple[list[Seen], int, int]:
+    """Every detection at or above `floor` in a scene folder, read; and (images, plates)."""
+    _, labels = load_labels(folder)
+    seen: list[Seen] = []
+    plates = 0
+    for name in tqdm(sorted(labels), desc=folder.name, mininterval=5):
+        truths = labels[name]
+        plates += len(truths)
+        frame = read_image(folder / name)
+        dets = rec.detect(frame, floor)
+        crops = [plate_crop(frame, d, rec.cfg.crop_margin, rec.cfg.rectify) for d in dets]
+        keep = [i for i, c in enumerate(crops) if c.shape[0] >= 4 and c.shape[1] >= 8]
+        dets, crops = [dets[i] for i in keep], [crops[i] for i in keep]
+        if not crops:
+            continue
+        reads = rec._read(crops, [d.box for d in dets], [d.score for d in dets])
+        for d, r, p in zip(dets, reads, rec._probs(crops)):
+            match = next((k for k, t in enumerate(truths) if _matches(d.box, t.box)), None)
+            seen.append(Seen(name, match, float(d.score), r.plate, float(r.confidence), ocr.char_confidence(p)))
+    return seen, len(labels), plates
+
+
+def tally(seen: list[Seen], images: int, plates: int, keep) -> dict:
+    """Detected share and false detections per image when `keep(seen)` decides what is kept."""
+    kept = [s for s in seen if keep(s)]
+    found = {(s.image, s.truth) for s in kept if s.truth is not None}
+    # as in evaluation: one kept detection per labelled box counts, the others are false
+    false = len(kept) - len(found)
+    return {"detected": round(len(found) / plates, 3), "false_per_image": round(false / images, 3)}
+
+
+def rules() -> dict[str, dict]:
+    """Candidate settings of the band (updates to the default RecognitionConfig), the defaults first."""
+    out: dict[str, dict] = {"defaults": {}, "no char rule": {"verify_char_confidence": None}}
+    for cc in (0.8, 0.9, 0.95):
+        out[f"char rule at {cc}"] = {"verify_char_confidence": cc}
+    for floor in (0.25, 0.35):
+        out[f"band floor {floor}"] = {"verify_threshold": floor}
+    return out
+
+
+def kept(rec: Recognizer, s: Seen) -> bool:
+    """What `Recognizer.read_frame` keeps, under `rec.cfg`."""
+    if not s.plate or s.confidence < rec.cfg.min_read_confidence or s.score < rec.floor:
+        return False
+    return rec._verified(PlateResult((0, 0, 1, 1), s.score, s.plate, s.confidence, char_confidence=s.char_conf))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--floor", type=float, default=0.25)
+    ap.add_argument("--out", type=Path, default=None)
+    a = ap.parse_args()
+    cfg = RecognitionConfig()
+    rec = Recognizer.from_config(cfg)
+    tmp = Path(tempfile.mkdtemp())
+    sets = [ca_holdout_folder(DATASETS / "scenes-ca", tmp / "scenes-ca-holdout"),
+            DATASETS / "scenes-eu", DATASETS / "scenes-br",
+            linked_subset(DATASETS / "scenes-us-speed", tmp / "scenes-us-speed", "labels.tsv", lambda f: True,
+                          rows_from=ROOT / "benchmarks" / "labels" / "scenes-us-speed.tsv")]
+    collected = {s.name: collect(rec, s, a.floor) for s in sets}
+    table = {}
+    for name, update in rules().items():
+        rec.cfg = cfg.model_copy(update=update)
+        table[name] = {k: tally(seen, n_img, n_pl, lambda s: kept(rec, s)) for k, (seen, n_img, n_pl) in collected.items()}
+        print(name, json.dumps(table[name]))
+    rec.cfg = cfg
+    band = {k: [s.__dict__ for s in seen if s.score < rec.threshold] for k, (seen, _, _) in collected.items()}
+    if a.out:
+        a.out.write_text(json.dumps({"rules": table, "band": band}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
