@@ -17,16 +17,17 @@ import numpy as np
 from tqdm import tqdm
 
 from firmware.recognition.ocr import SLOTS, encode, preprocess
-from models.synth.plates import render_plate
+from models.synth.plates import STACK_SHARE, render_plate
 
 
-def write_shard(path: Path, n: int, seed: int, night_share: float = 0.15) -> None:
+def write_shard(path: Path, n: int, seed: int, night_share: float = 0.15,
+                stack_share: float = STACK_SHARE) -> None:
     rng = np.random.default_rng(seed)
     images = np.empty((n, 64, 128), np.uint8)
     labels = np.empty((n, SLOTS), np.int64)
     texts = []
     for i in tqdm(range(n), desc=path.name, leave=False, mininterval=5):
-        img, text = render_plate(rng, night=rng.random() < night_share)
+        img, text = render_plate(rng, night=rng.random() < night_share, stack_share=stack_share)
         images[i] = (preprocess([img])[0, 0] * 255).astype(np.uint8)
         labels[i] = encode(text)
         texts.append(text)
@@ -41,12 +42,15 @@ def main() -> None:
     ap.add_argument("--shards", type=int, default=40)
     ap.add_argument("--per-shard", type=int, default=4000)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--stack-share", type=float, default=STACK_SHARE,
+                    help="share of plates with two small characters stacked inside the registration "
+                         f"(default {STACK_SHARE}; a seed of its own with more teaches them)")
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     for s in tqdm(range(args.shards), desc="shards"):
         path = args.out / f"synth_{args.seed:03d}_{s:04d}.npz"
         if not path.exists():  # resumable: existing shards are kept
-            write_shard(path, args.per_shard, seed=args.seed * 100_000 + s)
+            write_shard(path, args.per_shard, seed=args.seed * 100_000 + s, stack_share=args.stack_share)
 
 
 if __name__ == "__main__":

@@ -55,6 +55,7 @@ FONT_FILES = [
 ]
 # Extra stroke (px at 96 px cap height) drawn around glyphs: desktop fonts weighted to none;
 # OpenCV stroke fonts any of 0-3. `_font_choice` draws from these, `warm_glyph_cache` renders them all.
+STACK_SHARE = 0.03  # plates with two small characters stacked inside the registration (read in order)
 FONT_BOLD = (0, 0, 1, 2)
 HERSHEY_BOLD = range(4)
 # OpenCV stroke fonts: (font id, stroke thickness as a fraction of glyph height)
@@ -274,7 +275,7 @@ def _side_code(rng: np.random.Generator, font: str, bold: int, height: int, sque
 
 
 def _text_mask(rng: np.random.Generator, text: str, height: int, max_width: int,
-               ink=(0, 0, 0)) -> tuple[np.ndarray, list[_Picture]]:
+               ink=(0, 0, 0), stack_share: float = STACK_SHARE) -> tuple[np.ndarray, list[_Picture]]:
     """Render `text` as plate characters into a mask of the given height.
 
     Inserts separators (space, dash, dot, ring, or a picture in its own colours)
@@ -289,7 +290,7 @@ def _text_mask(rng: np.random.Generator, text: str, height: int, max_width: int,
     pieces: list[np.ndarray] = []
     pictures: list[_Picture] = []
     stack_at = -1
-    if len(text) >= 5 and rng.random() < 0.03:
+    if len(text) >= 5 and rng.random() < stack_share:
         stack_at = int(rng.integers(1, len(text) - 2))
     sep_at = -1
     if len(text) >= 4 and rng.random() < 0.6:
@@ -516,7 +517,7 @@ def _frame(rng: np.random.Generator, img: np.ndarray) -> np.ndarray:
     return out
 
 
-def _plate_face(rng: np.random.Generator, text: str) -> np.ndarray:
+def _plate_face(rng: np.random.Generator, text: str, stack_share: float = STACK_SHARE) -> np.ndarray:
     """The flat, frontal plate (PLATE_H x PLATE_W BGR) carrying `text`."""
     designs = _designs()
     plain = not designs or rng.random() < 0.4
@@ -543,7 +544,7 @@ def _plate_face(rng: np.random.Generator, text: str) -> np.ndarray:
         px = int(rng.integers(2, 10)) if side == "left" else PLATE_W - pw - int(rng.integers(2, 10))
         py = int(np.clip(PLATE_H * rng.uniform(0.4, 0.6) - ph / 2, 0, PLATE_H - ph))
         _paste(img, bgr, alpha, px, py)
-    mask, pictures = _text_mask(rng, text, th, max_w, ink)
+    mask, pictures = _text_mask(rng, text, th, max_w, ink, stack_share)
     x0 = int((PLATE_W - mask.shape[1]) / 2 + rng.normal(0, 8))
     if side == "left":
         x0 = PLATE_W - mask.shape[1] - int(rng.integers(4, 14))
@@ -640,16 +641,18 @@ def _warp(rng: np.random.Generator, face: np.ndarray) -> np.ndarray:
 
 
 def render_plate(rng: np.random.Generator, text: str | None = None, night: bool = False,
-                 degrade: bool = True) -> tuple[np.ndarray, str]:
+                 degrade: bool = True, stack_share: float = STACK_SHARE) -> tuple[np.ndarray, str]:
     """Render one plate crop (BGR uint8, about 2:1) and return it with its label.
 
+    `stack_share` is the share of plates (of 5+ characters) with an interior stacked pair:
+    rare on real plates, so training shards can ask for more of them to be learnt.
     `degrade=False` returns the clean, flat plate face (for pasting into scenes,
     where the scene compositor applies its own perspective and camera effects).
     """
     if text is None:
         text = random_text(rng)
     text = "".join(ch for ch in text.upper() if ch in CHARSET)
-    face = _plate_face(rng, text)
+    face = _plate_face(rng, text, stack_share)
     if not degrade:
         return face, text
     img = _warp(rng, face)
