@@ -167,6 +167,10 @@ class PipelineConfig(Section):
     max_gap_s: float = Field(1.0, gt=0)
     max_track_s: float = Field(30.0, gt=0)
     match_distance: float = Field(1.5, gt=0)
+    edge_margin_px: int = Field(
+        1, ge=-1, le=64,
+        description="plates whose box comes this close to the frame's edge are cut by it and not voted on "
+                    "(-1: vote on every plate)")
     jpeg_quality: int = Field(85, ge=30, le=100)
 
 

@@ -142,6 +142,7 @@ class Tracker:
     def update(self, frame: Frame, results: list[PlateResult]) -> list[PlateRead]:
         t = frame.monotonic
         out = self.expire(t)
+        results = [r for r in results if not self._cut(r.box, frame.image.shape)]
         live = [k for k in self.tracks if t - k.last_t <= self.cfg.max_gap_s]
         pairs = []
         for ri, r in enumerate(results):
@@ -194,6 +195,16 @@ class Tracker:
         out = [r for k in self.tracks if not k.emitted for r in [self._finish(k)] if r is not None]
         self.tracks = []
         return out
+
+    def _cut(self, box: tuple[int, int, int, int], shape: tuple[int, ...]) -> bool:
+        """A plate box at the frame's edge is a plate cut by it: what shows is part of the plate
+        (the state name of a plate leaving at the bottom reads "INDIANA"), never its whole text.
+        The vehicle is seen whole in the frames before, so these frames are not voted on."""
+        m = self.cfg.edge_margin_px
+        if m < 0:
+            return False
+        x, y, w, h = box
+        return x <= m or y <= m or x + w >= shape[1] - m or y + h >= shape[0] - m
 
     # -- association ------------------------------------------------------
     def _cost(self, k: Track, r: PlateResult, t: float) -> float | None:

@@ -63,3 +63,23 @@ def test_export_averages_checkpoints() -> None:
     out = average([a, b])
     assert torch.equal(out["w"], torch.full((2, 2), 2.0))
     assert int(out["n"]) == 5  # integer buffers (batch counts) come from the last
+
+
+def test_illegibility_sees_ink_lost_on_its_background():
+    """Dark ink over a dark band of a design vanishes; the generator then takes a legible ink."""
+    import numpy as np
+
+    from models.synth.plates import INKS, LEGIBLE, _illegibility
+
+    img = np.full((160, 320, 3), 230, np.uint8)
+    img[:, 100:180] = 25                                   # a dark shield behind part of the text
+    mask = np.zeros((70, 240), np.uint8)
+    mask[10:60, ::12] = 255                                 # strokes across the whole text
+    mask[10:60, 1::12] = 255
+    black, white = (20, 20, 20), (245, 245, 245)
+    assert _illegibility(img, mask, 40, 40, black) > LEGIBLE       # the strokes over the shield are gone
+    assert _illegibility(img, mask, 40, 40, white) > LEGIBLE       # and white vanishes on the rest
+    img[:, 100:180] = 230
+    assert _illegibility(img, mask, 40, 40, black) == 0.0
+    best = min(INKS, key=lambda c: _illegibility(img, mask, 40, 40, c))
+    assert _illegibility(img, mask, 40, 40, best) <= LEGIBLE

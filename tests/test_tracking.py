@@ -148,3 +148,14 @@ def test_jittery_boxes_and_missed_frames_stay_one_track(seed):
         seq.append((n, [res((x + rng.integers(-4, 5), y + rng.integers(-4, 5), int(w * j), int(h * j)), "CPBNT")]))
     reads = run(Tracker(PipelineConfig()), seq)
     assert [(r.plate, r.direction) for r in reads] == [("CPBNT", "approaching")]
+
+
+def test_a_plate_cut_by_the_frame_edge_is_not_a_second_read():
+    """A plate leaving at the bottom shows only its state name for a frame or two: those
+    frames must not become a read of "INDIANA" beside the vehicle's real one."""
+    seq = [(n, [res(approach(n, y0=100, dy=25), "4IF3808", 0.99)]) for n in range(20)]  # bottom at 655 by n=19
+    seq += [(20, [res((949, 691, 113, 29), "INDIANA", 0.96)]), (21, [res((957, 699, 99, 21), "INDIANA", 0.9)])]
+    reads = run(Tracker(PipelineConfig()), seq)
+    assert [r.plate for r in reads] == ["4IF3808"]
+    everything = run(Tracker(PipelineConfig(edge_margin_px=-1)), seq)  # the rule is what removed it
+    assert sorted(r.plate for r in everything) == ["4IF3808", "INDIANA"]

@@ -458,6 +458,35 @@ def _text_mask_plain(rng, text, height) -> np.ndarray:
     return cv2.resize(a, (max(2, int(a.shape[1] * height / a.shape[0])), height))
 
 
+def _illegibility(img: np.ndarray, mask: np.ndarray, x0: int, y0: int, ink) -> float:
+    """The worst share, over character-wide stretches of the text, of stroke pixels whose
+    background is within 60 grey levels of the ink.
+
+    DMV designs carry dark pictures (Oklahoma's shield) and dark bands; ink painted over
+    them vanishes, and a plate whose label cannot be seen teaches the OCR to invent
+    characters and makes simulated vehicles that no reader could read. Real plates are
+    designed to be legible, so the generator keeps them so."""
+    h = min(mask.shape[0], img.shape[0] - y0)
+    w = min(mask.shape[1], img.shape[1] - x0)
+    if h <= 0 or w <= 0 or x0 < 0 or y0 < 0:
+        return 0.0
+    lum = cv2.cvtColor(img[y0: y0 + h, x0: x0 + w], cv2.COLOR_BGR2GRAY).astype(np.float32)
+    ink_lum = 0.114 * ink[0] + 0.587 * ink[1] + 0.299 * ink[2]
+    under = mask[:h, :w] > 128
+    close = under & (np.abs(lum - ink_lum) < 60)
+    step = max(4, h // 2)
+    worst = 0.0
+    for c in range(0, w, step):
+        n = int(under[:, c: c + step].sum())
+        if n > 20:
+            worst = max(worst, float(close[:, c: c + step].sum()) / n)
+    return worst
+
+
+LEGIBLE = 0.3  # illegibility above this: the ink is changed for the most legible of INKS
+INKS = [(20, 20, 20), (245, 245, 245), (30, 30, 140), (90, 30, 10), (20, 80, 20)]
+
+
 def _blend(img: np.ndarray, mask: np.ndarray, x0: int, y0: int, color) -> None:
     """Paint `color` through a grey mask (ink, rims, small text)."""
     fill = np.broadcast_to(np.asarray(color, np.float32), mask.shape + (3,))
@@ -552,6 +581,8 @@ def _plate_face(rng: np.random.Generator, text: str, stack_share: float = STACK_
         x0 = int(rng.integers(4, 14))
     x0 = int(np.clip(x0, 2, max(2, PLATE_W - mask.shape[1] - 2)))
     y0 = int(PLATE_H * rng.uniform(0.45, 0.58) - th / 2)
+    if _illegibility(img, mask, x0, y0, ink) > LEGIBLE:
+        ink = min(INKS, key=lambda c: _illegibility(img, mask, x0, y0, c))
     if rng.random() < 0.5:  # embossed: a light rim below-right, a dark rim above-left
         _blend(img, (mask * 0.5).astype(np.uint8), x0 + 2, y0 + 2, (255, 255, 255) if rng.random() < 0.5 else (0, 0, 0))
     _blend(img, mask, x0, y0, ink)
