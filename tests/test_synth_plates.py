@@ -83,3 +83,18 @@ def test_illegibility_sees_ink_lost_on_its_background():
     assert _illegibility(img, mask, 40, 40, black) == 0.0
     best = min(INKS, key=lambda c: _illegibility(img, mask, 40, 40, c))
     assert _illegibility(img, mask, 40, 40, best) <= LEGIBLE
+
+
+def test_serial_letters_are_drawn_as_real_plates_use_them():
+    """O, Q and I are rare in US serials (they read as 0 and 1); the generator draws them so."""
+    from collections import Counter
+
+    import numpy as np
+
+    from models.synth.plates import random_text
+
+    rng = np.random.default_rng(3)
+    counts = Counter(ch for _ in range(6000) for ch in random_text(rng) if ch.isalpha())
+    mean = sum(counts.values()) / 26
+    assert counts["O"] < 0.35 * mean and counts["Q"] < 0.55 * mean and counts["I"] < 0.75 * mean
+    assert min(counts[ch] for ch in "ABCDEFGHJKLMNPRSTUVWXYZ") > 0.8 * mean

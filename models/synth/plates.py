@@ -88,6 +88,14 @@ class _Design:
     image: np.ndarray  # BGR, PLATE_H x PLATE_W, sample text inpainted
 
 
+# Serial letters are not drawn evenly: many states leave I, O and Q out of their sequential serials
+# (they read as 1 and 0). In the real US crops and scenes (us-crops-dev, scenes-ca labels) O is about
+# 1/5 as common as the average letter, Q 1/3, I 1/2; vanity positions ('?') stay even.
+SERIAL_LETTER_WEIGHT = {"O": 0.2, "Q": 0.35, "I": 0.5}
+_SERIAL_P = np.array([SERIAL_LETTER_WEIGHT.get(ch, 1.0) for ch in LETTERS])
+_SERIAL_P /= _SERIAL_P.sum()
+
+
 def random_text(rng: np.random.Generator) -> str:
     """A plate text in a common US format (or a vanity text)."""
     fmts, weights = zip(*FORMATS)
@@ -96,7 +104,7 @@ def random_text(rng: np.random.Generator) -> str:
     out = []
     for c in fmt:
         if c == "@":
-            out.append(LETTERS[rng.integers(26)])
+            out.append(LETTERS[rng.choice(26, p=_SERIAL_P)])
         elif c == "#":
             out.append(DIGITS[rng.integers(10)])
         else:
