@@ -96,5 +96,6 @@ def test_serial_letters_are_drawn_as_real_plates_use_them():
     rng = np.random.default_rng(3)
     counts = Counter(ch for _ in range(6000) for ch in random_text(rng) if ch.isalpha())
     mean = sum(counts.values()) / 26
-    assert counts["O"] < 0.35 * mean and counts["Q"] < 0.55 * mean and counts["I"] < 0.75 * mean
+    # vanity positions (even over all 36) dilute it: about 0.4, 0.55, 0.65 of the mean
+    assert counts["O"] < 0.5 * mean and counts["Q"] < 0.65 * mean and counts["I"] < 0.75 * mean
     assert min(counts[ch] for ch in "ABCDEFGHJKLMNPRSTUVWXYZ") > 0.8 * mean
