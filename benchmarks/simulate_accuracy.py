@@ -49,6 +49,8 @@ def main() -> int:
             for r in bad:
                 print(f"  {cond}: read {r['plate']!r} truth {r['truth']!r} conf {r['confidence']} "
                       f"frames {r['frames']} cands {[c['plate'] for c in r['candidates'][:3]]}", file=sys.stderr)
+            for p in s["missed_plates"]:
+                print(f"  {cond}: no read of {p!r}", file=sys.stderr)
         if args.json:
             print(json.dumps(s), flush=True)
         else:
