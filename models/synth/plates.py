@@ -55,6 +55,7 @@ FONT_FILES = [
 ]
 # Extra stroke (px at 96 px cap height) drawn around glyphs: desktop fonts weighted to none;
 # OpenCV stroke fonts any of 0-3. `_font_choice` draws from these, `warm_glyph_cache` renders them all.
+FRAME_MAX_SIDE = 12  # px of a dealer frame's sides over the plate face; the text keeps clear of them
 STACK_SHARE = 0.03  # plates with two small characters stacked inside the registration (read in order)
 FONT_BOLD = (0, 0, 1, 2)
 HERSHEY_BOLD = range(4)
@@ -540,7 +541,7 @@ def _clutter(rng: np.random.Generator, img: np.ndarray, plain: bool) -> None:
 def _frame(rng: np.random.Generator, img: np.ndarray) -> np.ndarray:
     """A dealer frame around the plate, often covering part of header and footer."""
     top, bot = int(rng.integers(4, 22)), int(rng.integers(8, 30))
-    side = int(rng.integers(3, 12))
+    side = int(rng.integers(3, FRAME_MAX_SIDE))
     c = tuple(int(v) for v in rng.integers(0, 80, 3)) if rng.random() < 0.7 else (200, 200, 200)
     out = cv2.copyMakeBorder(img, 0, 0, 0, 0, cv2.BORDER_CONSTANT)
     cv2.rectangle(out, (0, 0), (PLATE_W - 1, top), c, -1)
@@ -571,7 +572,7 @@ def _plate_face(rng: np.random.Generator, text: str, stack_share: float = STACK_
         ink = choices[rng.integers(len(choices))]
     _clutter(rng, img, plain)
     th = int(PLATE_H * rng.uniform(0.38, 0.6))
-    max_w = int(PLATE_W * rng.uniform(0.72, 0.95))
+    max_w = min(int(PLATE_W * rng.uniform(0.72, 0.95)), PLATE_W - 2 * FRAME_MAX_SIDE)
     side = rng.choice(["left", "right"]) if rng.random() < 0.2 else ""
     if side:  # a picture beside the text (Arizona's cactus, Maine's chickadee, a county seal)
         ph = int(PLATE_H * rng.uniform(0.4, 0.85))
@@ -587,7 +588,8 @@ def _plate_face(rng: np.random.Generator, text: str, stack_share: float = STACK_
         x0 = PLATE_W - mask.shape[1] - int(rng.integers(4, 14))
     elif side == "right":
         x0 = int(rng.integers(4, 14))
-    x0 = int(np.clip(x0, 2, max(2, PLATE_W - mask.shape[1] - 2)))
+    # clear of the widest dealer frame (_frame): a frame over the first character makes a label no one can read
+    x0 = int(np.clip(x0, FRAME_MAX_SIDE, max(FRAME_MAX_SIDE, PLATE_W - mask.shape[1] - FRAME_MAX_SIDE)))
     y0 = int(PLATE_H * rng.uniform(0.45, 0.58) - th / 2)
     if _illegibility(img, mask, x0, y0, ink) > LEGIBLE:
         ink = min(INKS, key=lambda c: _illegibility(img, mask, x0, y0, c))
