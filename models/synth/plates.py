@@ -53,10 +53,10 @@ FONT_FILES = [
     "/usr/share/fonts/truetype/noto/NotoSans-Bold.ttf",
     "/usr/share/fonts/truetype/noto/NotoSans-Regular.ttf",
 ]
-# Extra stroke (px at 96 px cap height) drawn around glyphs: desktop fonts weighted to none;
-# OpenCV stroke fonts any of 0-3. `_font_choice` draws from these, `warm_glyph_cache` renders them all.
 FRAME_MAX_SIDE = 12  # px of a dealer frame's sides over the plate face; the text keeps clear of them
 STACK_SHARE = 0.03  # plates with two small characters stacked inside the registration (read in order)
+# Extra stroke (px at 96 px cap height) drawn around glyphs: desktop fonts weighted to none;
+# OpenCV stroke fonts any of 0-3. `_font_choice` draws from these, `warm_glyph_cache` renders them all.
 FONT_BOLD = (0, 0, 1, 2)
 HERSHEY_BOLD = range(4)
 # OpenCV stroke fonts: (font id, stroke thickness as a fraction of glyph height)
