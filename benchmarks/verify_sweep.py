@@ -28,41 +28,31 @@ from benchmarks.eval_all import ca_holdout_folder, linked_subset  # noqa: E402
 from firmware.config import RecognitionConfig  # noqa: E402
 from firmware.evaluation import _matches, load_labels  # noqa: E402
 from firmware.imageio import read_image  # noqa: E402
-from firmware.recognition import Recognizer, ocr, plate_crop  # noqa: E402
+from firmware.recognition import Recognizer  # noqa: E402
 from firmware.records import PlateResult  # noqa: E402
 from models import DATASETS  # noqa: E402
 
 
 @dataclass
 class Seen:
-    """One detection of one image, with what the OCR made of it."""
+    """One read detection of one image, and the labelled box it matches, if any."""
     image: str
-    truth: int | None  # index of the labelled box it matches, if any
-    score: float
-    plate: str
-    confidence: float
-    char_conf: float  # ocr.char_confidence of its first reading
+    truth: int | None
+    result: PlateResult
 
 
 def collect(rec: Recognizer, folder: Path, floor: float) -> tuple[list[Seen], int, int]:
-    """Every detection at or above `floor` in a scene folder, read; and (images, plates)."""
+    """Every detection at or above `floor` in a scene folder, read as the appliance reads it;
+    and (images, plates)."""
     _, labels = load_labels(folder)
     seen: list[Seen] = []
     plates = 0
     for name in tqdm(sorted(labels), desc=folder.name, mininterval=5):
         truths = labels[name]
         plates += len(truths)
-        frame = read_image(folder / name)
-        dets = rec.detect(frame, floor)
-        crops = [plate_crop(frame, d, rec.cfg.crop_margin, rec.cfg.rectify) for d in dets]
-        keep = [i for i, c in enumerate(crops) if c.shape[0] >= 4 and c.shape[1] >= 8]
-        dets, crops = [dets[i] for i in keep], [crops[i] for i in keep]
-        if not crops:
-            continue
-        reads = rec._read(crops, [d.box for d in dets], [d.score for d in dets])
-        for d, r, p in zip(dets, reads, rec._probs(crops)):
-            match = next((k for k, t in enumerate(truths) if _matches(d.box, t.box)), None)
-            seen.append(Seen(name, match, float(d.score), r.plate, float(r.confidence), ocr.char_confidence(p)))
+        for r in rec.candidates(read_image(folder / name), floor):
+            match = next((k for k, t in enumerate(truths) if _matches(r.box, t.box)), None)
+            seen.append(Seen(name, match, r))
     return seen, len(labels), plates
 
 
@@ -85,13 +75,6 @@ def rules() -> dict[str, dict]:
     return out
 
 
-def kept(rec: Recognizer, s: Seen) -> bool:
-    """What `Recognizer.read_frame` keeps, under `rec.cfg`."""
-    if not s.plate or s.confidence < rec.cfg.min_read_confidence or s.score < rec.floor:
-        return False
-    return rec._verified(PlateResult((0, 0, 1, 1), s.score, s.plate, s.confidence, char_confidence=s.char_conf))
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--floor", type=float, default=0.25)
@@ -108,10 +91,12 @@ def main() -> None:
     table = {}
     for name, update in rules().items():
         rec.cfg = cfg.model_copy(update=update)
-        table[name] = {k: tally(seen, n_img, n_pl, lambda s: kept(rec, s)) for k, (seen, n_img, n_pl) in collected.items()}
+        table[name] = {k: tally(seen, n_img, n_pl, lambda s: rec.keeps(s.result)) for k, (seen, n_img, n_pl) in collected.items()}
         print(name, json.dumps(table[name]))
     rec.cfg = cfg
-    band = {k: [s.__dict__ for s in seen if s.score < rec.threshold] for k, (seen, _, _) in collected.items()}
+    band = {k: [{"image": s.image, "truth": s.truth, "plate": s.result.plate, "score": s.result.detection_score,
+                 "confidence": s.result.confidence, "char_confidence": s.result.char_confidence}
+                for s in seen if s.result.detection_score < rec.threshold] for k, (seen, _, _) in collected.items()}
     if a.out:
         a.out.write_text(json.dumps({"rules": table, "band": band}, indent=1))
 

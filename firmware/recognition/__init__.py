@@ -201,17 +201,28 @@ class Recognizer:
             readings[k] = ocr.fuse([probs[k], vprobs[2 * j], vprobs[2 * j + 1]], self.decode,
                                    self.cfg.top_n, self.cfg.us_format_rules)
 
-    def read_frame(self, frame: np.ndarray) -> list[PlateResult]:
-        """All plates in a frame, read, best first."""
+    def candidates(self, frame: np.ndarray, floor: float | None = None) -> list[PlateResult]:
+        """Every detection from `floor` (default: the verification band's) read, before any is
+        kept or dropped: what `read_frame` chooses from (and `benchmarks/verify_sweep.py` measures)."""
         frame = check_image(frame)
         t0 = time.perf_counter()
-        dets = self.detect(frame, self.floor)
+        dets = self.detect(frame, self.floor if floor is None else floor)
         t1 = time.perf_counter()
         crops = [plate_crop(frame, d, self.cfg.crop_margin, self.cfg.rectify) for d in dets]
         keep = [i for i, c in enumerate(crops) if c.shape[0] >= 4 and c.shape[1] >= 8]  # slivers at the frame edge
         results = self._read([crops[i] for i in keep], [dets[i].box for i in keep], [dets[i].score for i in keep])
         t2 = time.perf_counter()
         self.last_timings = {"detect_ms": (t1 - t0) * 1e3, "ocr_ms": (t2 - t1) * 1e3}
-        results = [r for r in results if r.plate and r.confidence >= self.cfg.min_read_confidence and self._verified(r)]
+        return results
+
+    def keeps(self, r: PlateResult) -> bool:
+        """Whether a read candidate is a plate: it reads as something, at `min_read_confidence`,
+        from the band's floor up, and passes the verification band."""
+        return (bool(r.plate) and r.confidence >= self.cfg.min_read_confidence and r.detection_score >= self.floor
+                and self._verified(r))
+
+    def read_frame(self, frame: np.ndarray) -> list[PlateResult]:
+        """All plates in a frame, read, best first."""
+        results = [r for r in self.candidates(frame) if self.keeps(r)]
         results.sort(key=lambda r: -r.confidence)
         return results
