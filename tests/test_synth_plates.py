@@ -69,7 +69,7 @@ def test_illegibility_sees_ink_lost_on_its_background():
     """Dark ink over a dark band of a design vanishes; the generator then takes a legible ink."""
     import numpy as np
 
-    from models.synth.plates import INKS, LEGIBLE, _illegibility
+    from models.synth.plates import LEGIBLE, _illegibility, _legible_ink
 
     img = np.full((160, 320, 3), 230, np.uint8)
     img[:, 100:180] = 25                                   # a dark shield behind part of the text
@@ -79,10 +79,13 @@ def test_illegibility_sees_ink_lost_on_its_background():
     black, white = (20, 20, 20), (245, 245, 245)
     assert _illegibility(img, mask, 40, 40, black) > LEGIBLE       # the strokes over the shield are gone
     assert _illegibility(img, mask, 40, 40, white) > LEGIBLE       # and white vanishes on the rest
+    dark = (25, 25, 25)
     img[:, 100:180] = 230
     assert _illegibility(img, mask, 40, 40, black) == 0.0
-    best = min(INKS, key=lambda c: _illegibility(img, mask, 40, 40, c))
-    assert _illegibility(img, mask, 40, 40, best) <= LEGIBLE
+    assert _legible_ink(img, mask, 40, 40, black) == black          # a legible ink is kept
+    img[:] = 30                                                     # an all-dark design
+    assert _illegibility(img, mask, 40, 40, dark) > LEGIBLE
+    assert _legible_ink(img, mask, 40, 40, dark) == (245, 245, 245)  # the generator's choice: white
 
 
 def test_serial_letters_are_drawn_as_real_plates_use_them():

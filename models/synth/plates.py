@@ -496,6 +496,13 @@ LEGIBLE = 0.3  # illegibility above this: the ink is changed for the most legibl
 INKS = [(20, 20, 20), (245, 245, 245), (30, 30, 140), (90, 30, 10), (20, 80, 20)]
 
 
+def _legible_ink(img: np.ndarray, mask: np.ndarray, x0: int, y0: int, ink):
+    """`ink`, or the most legible of INKS where the design beneath would swallow it."""
+    if _illegibility(img, mask, x0, y0, ink) <= LEGIBLE:
+        return ink
+    return min(INKS, key=lambda c: _illegibility(img, mask, x0, y0, c))
+
+
 def _blend(img: np.ndarray, mask: np.ndarray, x0: int, y0: int, color) -> None:
     """Paint `color` through a grey mask (ink, rims, small text)."""
     fill = np.broadcast_to(np.asarray(color, np.float32), mask.shape + (3,))
@@ -591,8 +598,7 @@ def _plate_face(rng: np.random.Generator, text: str, stack_share: float = STACK_
     # clear of the widest dealer frame (_frame): a frame over the first character makes a label no one can read
     x0 = int(np.clip(x0, FRAME_MAX_SIDE, max(FRAME_MAX_SIDE, PLATE_W - mask.shape[1] - FRAME_MAX_SIDE)))
     y0 = int(PLATE_H * rng.uniform(0.45, 0.58) - th / 2)
-    if _illegibility(img, mask, x0, y0, ink) > LEGIBLE:
-        ink = min(INKS, key=lambda c: _illegibility(img, mask, x0, y0, c))
+    ink = _legible_ink(img, mask, x0, y0, ink)
     if rng.random() < 0.5:  # embossed: a light rim below-right, a dark rim above-left
         _blend(img, (mask * 0.5).astype(np.uint8), x0 + 2, y0 + 2, (255, 255, 255) if rng.random() < 0.5 else (0, 0, 0))
     _blend(img, mask, x0, y0, ink)
