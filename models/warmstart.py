@@ -37,6 +37,15 @@ def _call_order(model: nn.Module, example: torch.Tensor) -> list[nn.Module]:
     return order
 
 
+def onnx_input_shape(onnx_path: Path) -> list[int | str]:
+    """The first input's declared shape (a name for dynamic axes): a fully convolutional
+    network fine-tuned at a new input width still checks against the width it shipped at."""
+    import onnx
+
+    dims = onnx.load(str(onnx_path)).graph.input[0].type.tensor_type.shape.dim
+    return [d.dim_value if d.HasField("dim_value") else d.dim_param for d in dims]
+
+
 def load_folded_onnx(model: nn.Module, onnx_path: Path, example: torch.Tensor,
                      outputs: Callable[[nn.Module, torch.Tensor], list[np.ndarray]] | None = None,
                      tolerance: float = 1e-3) -> None:

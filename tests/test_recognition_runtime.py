@@ -139,3 +139,23 @@ def test_shipped_manifest_matches_shipped_models():
     specs = manifest.load(MODELS_DIR)
     assert {"detector", "ocr"} <= specs.keys()
     assert specs["detector"].path.stat().st_size <= 15 * 1024 * 1024
+
+
+def test_recognizer_refuses_an_ocr_model_of_another_input_size(tmp_path):
+    """An update that pairs firmware and an OCR model cut for another crop size must fail by name,
+    not read every plate through a stretched crop."""
+    import shutil
+
+    from firmware.recognition import Recognizer
+    from firmware.recognition import ocr as ocr_mod
+    from models import MODELS_DIR
+
+    for f in ("manifest.json", "plate_detector.onnx", "plate_ocr.onnx"):
+        shutil.copy(MODELS_DIR / f, tmp_path / f)
+    data = json.loads((tmp_path / "manifest.json").read_text())
+    assert data["models"]["ocr"]["input"][2:] == [ocr_mod.OCR_H, ocr_mod.OCR_W]
+    Recognizer(RecognitionConfig(), manifest.load(tmp_path))  # the shipped pair loads
+    data["models"]["ocr"]["input"] = ["N", 1, 64, ocr_mod.OCR_W - 64]
+    (tmp_path / "manifest.json").write_text(json.dumps(data))
+    with pytest.raises(ModelCorrupt, match=rf"reads 64x{ocr_mod.OCR_W - 64} crops.*makes 64x{ocr_mod.OCR_W}"):
+        Recognizer(RecognitionConfig(), manifest.load(tmp_path))

@@ -105,6 +105,11 @@ class Recognizer:
         self.runtime = create_runtime(cfg)
         self.detector = self.runtime.load(models["detector"])
         self.ocr = self.runtime.load(models["ocr"])
+        shape = list(models["ocr"].input[2:])
+        if shape != [ocr.OCR_H, ocr.OCR_W]:
+            raise ModelCorrupt(f"OCR model {models['ocr'].path.name} reads {shape[0]}x{shape[1]} crops "
+                               f"(manifest input {models['ocr'].input}); this firmware makes {ocr.OCR_H}x{ocr.OCR_W}: "
+                               "install the OCR model released with this firmware")
         self.temperature = float(models["ocr"].extra.get("temperature", 1.0))
         decoder = models["ocr"].extra.get("decoder", "slots")
         if decoder not in ocr.DECODERS:

@@ -39,7 +39,7 @@ def normalise(text: str) -> str:
 
 
 def preprocess(crops: list[np.ndarray]) -> np.ndarray:
-    """BGR or grey uint8 crops -> float32 batch N x 1 x 64 x 128 in [0, 1]."""
+    """BGR or grey uint8 crops -> float32 batch N x 1 x OCR_H x OCR_W in [0, 1]."""
     batch = np.empty((len(crops), 1, OCR_H, OCR_W), np.float32)
     for i, c in enumerate(crops):
         g = cv2.cvtColor(c, cv2.COLOR_BGR2GRAY) if c.ndim == 3 else c

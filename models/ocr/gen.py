@@ -1,4 +1,4 @@
-"""Write synthetic OCR training shards (grey 64x128 crops + labels) to disk.
+"""Write synthetic OCR training shards (grey OCR_H x OCR_W crops + labels) to disk.
 
 Rendering costs about 10 ms a plate, more than a training step per sample, so
 plates are rendered once into shards that training reads and re-augments;
@@ -16,14 +16,14 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from firmware.recognition.ocr import SLOTS, encode, preprocess
+from firmware.recognition.ocr import OCR_H, OCR_W, SLOTS, encode, preprocess
 from models.synth.plates import STACK_SHARE, render_plate
 
 
 def write_shard(path: Path, n: int, seed: int, night_share: float = 0.15,
                 stack_share: float = STACK_SHARE) -> None:
     rng = np.random.default_rng(seed)
-    images = np.empty((n, 64, 128), np.uint8)
+    images = np.empty((n, OCR_H, OCR_W), np.uint8)
     labels = np.empty((n, SLOTS), np.int64)
     texts = []
     for i in tqdm(range(n), desc=path.name, leave=False, mininterval=5):

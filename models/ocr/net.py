@@ -34,7 +34,7 @@ class PlateOCR(nn.Module):
     def __init__(self, width: int = 40, dim: int = 128, slots: int = SLOTS, classes: int = len(CHARSET) + 1) -> None:
         super().__init__()
         self.backbone = nn.Sequential(
-            conv_bn(1, 32, 2),            # 32 x 64
+            conv_bn(1, 32, 2),            # 32 x W/2
             conv_bn(32, width, 2),        # 16 x 32
             Residual(width),
             conv_bn(width, 96, 2),        # 8 x 16
@@ -62,21 +62,21 @@ class PlateOCR(nn.Module):
 
 
 class PlateCTC(nn.Module):
-    """CTC variant: the same kind of backbone keeps 32 columns and emits a label
-    (or blank) per column. Alignment-free, so a plate's length and position on
+    """CTC variant: the same kind of backbone keeps one column per 4 input pixels
+    (32 for the 128-wide crop) and emits a label (or blank) per column. Alignment-free, so a plate's length and position on
     the crop never push characters into the wrong slot (the slot model's typical
     error: a doubled or dropped character); stacked pairs come out top first."""
 
     def __init__(self, classes: int = len(CHARSET) + 1) -> None:
         super().__init__()
         self.backbone = nn.Sequential(
-            conv_bn(1, 32, 2),            # 32 x 64
-            conv_bn(32, 48, 2),           # 16 x 32
+            conv_bn(1, 32, 2),            # 32 x W/2
+            conv_bn(32, 48, 2),           # 16 x W/4
             conv_bn(48, 48),
-            nn.Sequential(nn.Conv2d(48, 64, 3, (2, 1), 1, bias=False), nn.BatchNorm2d(64), nn.ReLU(inplace=True)),  # 8 x 32
+            nn.Sequential(nn.Conv2d(48, 64, 3, (2, 1), 1, bias=False), nn.BatchNorm2d(64), nn.ReLU(inplace=True)),  # 8 x W/4
             Residual(64),
-            nn.Sequential(nn.Conv2d(64, 128, 3, (2, 1), 1, bias=False), nn.BatchNorm2d(128), nn.ReLU(inplace=True)),  # 4 x 32
-            nn.Sequential(nn.Conv2d(128, 128, (OCR_H // 16, 1), bias=False), nn.BatchNorm2d(128), nn.ReLU(inplace=True)),  # 1 x 32
+            nn.Sequential(nn.Conv2d(64, 128, 3, (2, 1), 1, bias=False), nn.BatchNorm2d(128), nn.ReLU(inplace=True)),  # 4 x W/4
+            nn.Sequential(nn.Conv2d(128, 128, (OCR_H // 16, 1), bias=False), nn.BatchNorm2d(128), nn.ReLU(inplace=True)),  # 1 x W/4
         )
         self.context = nn.Sequential(
             nn.Conv1d(128, 128, 3, 1, 1, bias=False), nn.BatchNorm1d(128), nn.ReLU(inplace=True),

@@ -35,7 +35,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from firmware.recognition.ocr import CHARSET, PAD, SLOTS, encode, normalise, preprocess
+from firmware.recognition.ocr import CHARSET, OCR_H, OCR_W, PAD, SLOTS, encode, normalise, preprocess
 from models import warmstart
 from models.ocr.net import ARCHS
 
@@ -49,7 +49,7 @@ def us_fold(name: str) -> str:
 
 
 def load_crops(folder: Path, fold: str | None = None) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """Real labelled crops (labels.csv) as grey 64x128 uint8 arrays and slot labels."""
+    """Real labelled crops (labels.csv) as grey OCR_H x OCR_W uint8 arrays and slot labels."""
     images, labels, texts = [], [], []
     with open(folder / "labels.csv") as fh:
         for row in csv.DictReader(fh):
@@ -77,9 +77,20 @@ def load_scene_crops(folder: Path, names: set[str] | None,
     (real US plates from scenes-ca's detector-training half, never its hold-out half).
     """
     from firmware.config import RecognitionConfig
-    from firmware.recognition import Recognizer, plate_crop
+    from firmware.recognition import default_models_dir, detect, plate_crop
+    from firmware.recognition.manifest import load as load_manifest
+    from firmware.recognition.runtime import create as create_runtime
 
-    rec = Recognizer.from_config(RecognitionConfig())
+    # the detector alone: the shipped OCR may be cut for another crop size than the one being trained
+    cfg = RecognitionConfig()
+    spec = load_manifest(default_models_dir())["detector"]
+    detector = create_runtime(cfg).load(spec)
+    threshold = cfg.detector_threshold or float(spec.extra.get("threshold", 0.35))
+
+    def detections(frame: np.ndarray) -> list[detect.Detection]:
+        tensor, lb = detect.preprocess(frame)
+        return detect.postprocess(detector.run(tensor), lb, threshold, cfg.nms_iou, cfg.max_plates)
+
     rows: dict[str, list[tuple[float, float, float, float, str]]] = {}
     with open(folder / "labels.tsv", newline="") as fh:
         for row in csv.DictReader(fh, delimiter="\t"):
@@ -92,7 +103,7 @@ def load_scene_crops(folder: Path, names: set[str] | None,
         frame = cv2.imread(str(folder / name))
         if frame is None:
             continue
-        dets = rec.detect(frame)
+        dets = detections(frame)
         for x, y, w, h, text in boxes:
             hit = [d for d in dets if x <= d.box[0] + d.box[2] / 2 <= x + w and y <= d.box[1] + d.box[3] / 2 <= y + h]
             if not hit:
@@ -109,7 +120,7 @@ def load_scene_crops(folder: Path, names: set[str] | None,
 
 
 def augment(rng: np.random.Generator, img: np.ndarray, strength: float = 1.0) -> np.ndarray:
-    """Cheap geometric and photometric jitter on a 64x128 grey crop."""
+    """Cheap geometric and photometric jitter on a grey OCR crop."""
     h, w = img.shape
     if rng.random() < 0.8 * strength:
         s = rng.uniform(0.85, 1.12)
@@ -137,7 +148,7 @@ class Mixer:
         self.synth_dir = synth_dir
         self.real = real
         self.rng = np.random.default_rng(seed)
-        self.synth_x = np.zeros((0, 64, 128), np.uint8)
+        self.synth_x = np.zeros((0, OCR_H, OCR_W), np.uint8)
         self.synth_y = np.zeros((0, SLOTS), np.int64)
         self.loaded: set[str] = set()
         self.refresh()
@@ -278,7 +289,8 @@ def main() -> None:
         mixer.rng = np.random.default_rng(args.seed + step)
         log.info("resumed from %s at step %d (best %.4f)", last, step, best)
     elif args.init_onnx:
-        warmstart.load_folded_onnx(model, args.init_onnx, torch.rand(2, 1, 64, 128))
+        shape = warmstart.onnx_input_shape(args.init_onnx)  # may be narrower than OCR_W: the network is fully convolutional
+        warmstart.load_folded_onnx(model, args.init_onnx, torch.rand(2, *shape[1:]))
         log.info("warm start from %s", args.init_onnx)
     loss_fn = nn.CrossEntropyLoss(label_smoothing=0.05)
     ctc_fn = nn.CTCLoss(blank=PAD, zero_infinity=True)
