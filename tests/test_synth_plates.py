@@ -102,3 +102,24 @@ def test_serial_letters_are_drawn_as_real_plates_use_them():
     # vanity positions (even over all 36) dilute it: about 0.4, 0.55, 0.65 of the mean
     assert counts["O"] < 0.5 * mean and counts["Q"] < 0.65 * mean and counts["I"] < 0.75 * mean
     assert min(counts[ch] for ch in "ABCDEFGHJKLMNPRSTUVWXYZ") > 0.8 * mean
+
+
+def test_shards_of_another_width_fit_the_ocr_input_and_every_ctc_arch_reads_it() -> None:
+    """One set of rendered plates serves OCR models of several input widths (training only: needs PyTorch)."""
+    torch = pytest.importorskip("torch")
+    from firmware.recognition.ocr import CHARSET, OCR_H, OCR_W
+    from models.ocr.net import ARCHS
+    from models.ocr.train import fit_shard
+
+    wide = np.zeros((3, OCR_H, OCR_W + 64), np.uint8)
+    wide[:, :, : (OCR_W + 64) // 2] = 255  # left half white: stays the left half after resizing
+    fitted = fit_shard(wide)
+    assert fitted.shape == (3, OCR_H, OCR_W)
+    assert fitted[:, :, : OCR_W // 2 - 1].min() == 255 and fitted[:, :, OCR_W // 2 + 1:].max() == 0
+    same = np.zeros((2, OCR_H, OCR_W), np.uint8)
+    assert fit_shard(same) is same
+    x = torch.from_numpy(fitted[:, None].astype(np.float32) / 255)
+    for arch in ("ctc", "ctc-l"):
+        assert ARCHS[arch]().eval()(x).shape == (3, OCR_W // 4, len(CHARSET) + 1)
+    # the shipped architecture keeps its parameter count, so 0.5.0's ONNX still warm-starts it
+    assert sum(p.numel() for p in ARCHS["ctc"]().parameters()) == 380229

@@ -63,25 +63,27 @@ class PlateOCR(nn.Module):
 
 class PlateCTC(nn.Module):
     """CTC variant: the same kind of backbone keeps one column per 4 input pixels
-    (32 for the 128-wide crop) and emits a label (or blank) per column. Alignment-free, so a plate's length and position on
-    the crop never push characters into the wrong slot (the slot model's typical
-    error: a doubled or dropped character); stacked pairs come out top first."""
+    (32 for the 128-wide crop) and emits a label (or blank) per column. Alignment-free,
+    so a plate's length and position on the crop never push characters into the wrong
+    slot (the slot model's typical error: a doubled or dropped character); stacked pairs
+    come out top first. `widen` scales every channel count (1.5: the `ctc-l` experiment)."""
 
-    def __init__(self, classes: int = len(CHARSET) + 1) -> None:
+    def __init__(self, classes: int = len(CHARSET) + 1, widen: float = 1.0) -> None:
         super().__init__()
+        c1, c2, c3, c4 = (int(round(c * widen)) for c in (32, 48, 64, 128))
         self.backbone = nn.Sequential(
-            conv_bn(1, 32, 2),            # 32 x W/2
-            conv_bn(32, 48, 2),           # 16 x W/4
-            conv_bn(48, 48),
-            nn.Sequential(nn.Conv2d(48, 64, 3, (2, 1), 1, bias=False), nn.BatchNorm2d(64), nn.ReLU(inplace=True)),  # 8 x W/4
-            Residual(64),
-            nn.Sequential(nn.Conv2d(64, 128, 3, (2, 1), 1, bias=False), nn.BatchNorm2d(128), nn.ReLU(inplace=True)),  # 4 x W/4
-            nn.Sequential(nn.Conv2d(128, 128, (OCR_H // 16, 1), bias=False), nn.BatchNorm2d(128), nn.ReLU(inplace=True)),  # 1 x W/4
+            conv_bn(1, c1, 2),            # 32 x W/2
+            conv_bn(c1, c2, 2),           # 16 x W/4
+            conv_bn(c2, c2),
+            nn.Sequential(nn.Conv2d(c2, c3, 3, (2, 1), 1, bias=False), nn.BatchNorm2d(c3), nn.ReLU(inplace=True)),  # 8 x W/4
+            Residual(c3),
+            nn.Sequential(nn.Conv2d(c3, c4, 3, (2, 1), 1, bias=False), nn.BatchNorm2d(c4), nn.ReLU(inplace=True)),  # 4 x W/4
+            nn.Sequential(nn.Conv2d(c4, c4, (OCR_H // 16, 1), bias=False), nn.BatchNorm2d(c4), nn.ReLU(inplace=True)),  # 1 x W/4
         )
         self.context = nn.Sequential(
-            nn.Conv1d(128, 128, 3, 1, 1, bias=False), nn.BatchNorm1d(128), nn.ReLU(inplace=True),
-            nn.Conv1d(128, 128, 3, 1, 1, bias=False), nn.BatchNorm1d(128), nn.ReLU(inplace=True),
-            nn.Dropout(0.1), nn.Conv1d(128, classes, 1),
+            nn.Conv1d(c4, c4, 3, 1, 1, bias=False), nn.BatchNorm1d(c4), nn.ReLU(inplace=True),
+            nn.Conv1d(c4, c4, 3, 1, 1, bias=False), nn.BatchNorm1d(c4), nn.ReLU(inplace=True),
+            nn.Dropout(0.1), nn.Conv1d(c4, classes, 1),
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -89,4 +91,4 @@ class PlateCTC(nn.Module):
         return self.context(f).transpose(1, 2)   # N, T, classes (logits; class PAD is the CTC blank)
 
 
-ARCHS = {"slots": PlateOCR, "ctc": PlateCTC}
+ARCHS = {"slots": PlateOCR, "ctc": PlateCTC, "ctc-l": lambda: PlateCTC(widen=1.5)}

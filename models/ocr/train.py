@@ -141,6 +141,14 @@ def augment(rng: np.random.Generator, img: np.ndarray, strength: float = 1.0) ->
     return np.clip(f, 0, 255).astype(np.uint8)
 
 
+def fit_shard(images: np.ndarray) -> np.ndarray:
+    """Shard crops at the OCR's input size: shards rendered for another size are resized,
+    so one set of rendered plates serves models of several input widths."""
+    if images.shape[1:] == (OCR_H, OCR_W):
+        return images
+    return np.stack([cv2.resize(im, (OCR_W, OCR_H), interpolation=cv2.INTER_AREA) for im in images])
+
+
 class Mixer:
     """Draws mixed batches from synthetic shards and real crop pools."""
 
@@ -160,7 +168,7 @@ class Mixer:
         for p in new:
             try:
                 d = np.load(p)
-                xs.append(d["images"])
+                xs.append(fit_shard(d["images"]))
                 ys.append(d["labels"])
                 self.loaded.add(p)
             except Exception as exc:  # a shard being written: take it next time
@@ -275,7 +283,7 @@ def main() -> None:
     mixer = Mixer(args.synth, pools, args.seed)
 
     model = ARCHS[args.arch]()
-    ctc = args.arch == "ctc"
+    ctc = args.arch.startswith("ctc")
     freeze_bn = args.init_onnx is not None
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
     step, best = 0, -1.0
