@@ -123,3 +123,18 @@ def test_shards_of_another_width_fit_the_ocr_input_and_every_ctc_arch_reads_it()
         assert ARCHS[arch]().eval()(x).shape == (3, OCR_W // 4, len(CHARSET) + 1)
     # the shipped architecture keeps its parameter count, so 0.5.0's ONNX still warm-starts it
     assert sum(p.numel() for p in ARCHS["ctc"]().parameters()) == 380229
+
+
+def test_plate_fonts_tell_the_texts_letters_from_their_lookalike_digits() -> None:
+    """A synthetic O drawn like a 0 is a label no reader could earn: the font is chosen so it cannot be."""
+    assert plates.glyph_overlap("hershey:1", 0, "O", "O") == pytest.approx(1.0)
+    assert "O" in plates.ambiguous_letters("hershey:1", 0)      # duplex: O is a 0 twelve per cent wider
+    assert "O" not in plates.ambiguous_letters("hershey:0", 0)  # simplex, thin: told apart
+    rng = np.random.default_rng(5)
+    chosen = {plates._font_choice(rng, "QOB1I80") for _ in range(300)}
+    assert len(chosen) > 5  # still a spread of fonts
+    for font, bold in chosen:
+        assert not plates.ambiguous_letters(font, bold) & set("QOB1I80"), (font, bold)
+    # texts without those letters keep every font, ambiguous ones included
+    anyfont = {plates._font_choice(rng, "123ACE")[0] for _ in range(600)}
+    assert "hershey:1" in anyfont

@@ -168,11 +168,43 @@ def warm_glyph_cache() -> int:
     return _glyph.cache_info().currsize
 
 
-def _font_choice(rng: np.random.Generator) -> tuple[str, int]:
+# Letters a plate font must tell from a digit. Monospaced and stroke fonts often draw O as a 0
+# (DejaVu Sans Mono's overlap 0.85, OpenCV's duplex 0.77) or B as an 8: a label saying O on such a
+# glyph is one no reader could earn, and teaches the OCR to guess. Real plates avoid it: states
+# that issue these letters use dies that set them apart (O wider and round), the others leave them out.
+# Letter -> (digit, overlap above which they cannot be told apart). B and 8 share two bowls in
+# every font, and what sets them apart (B's straight stem) is little area, so B's bar is higher.
+LOOKALIKE = {"O": ("0", 0.7), "Q": ("0", 0.7), "I": ("1", 0.7), "B": ("8", 0.8)}
+
+
+def glyph_overlap(font: str, bold: int, a: str, b: str) -> float:
+    """Intersection over union of two glyphs drawn at one height and centred on each other."""
+    ga, gb = _glyph(font, a, bold).astype(np.float32) / 255, _glyph(font, b, bold).astype(np.float32) / 255
+    w = max(ga.shape[1], gb.shape[1])
+    pa, pb = np.zeros((96, w), np.float32), np.zeros((96, w), np.float32)
+    pa[:, (w - ga.shape[1]) // 2: (w - ga.shape[1]) // 2 + ga.shape[1]] = ga
+    pb[:, (w - gb.shape[1]) // 2: (w - gb.shape[1]) // 2 + gb.shape[1]] = gb
+    return float(np.minimum(pa, pb).sum() / max(np.maximum(pa, pb).sum(), 1e-6))
+
+
+@lru_cache(maxsize=None)
+def ambiguous_letters(font: str, bold: int) -> frozenset[str]:
+    """The LOOKALIKE letters this font (at this extra stroke) draws too like their digit to be told apart."""
+    return frozenset(ch for ch, (digit, bar) in LOOKALIKE.items() if glyph_overlap(font, bold, ch, digit) > bar)
+
+
+def _font_choice(rng: np.random.Generator, text: str = "") -> tuple[str, int]:
+    """A font and extra stroke for the registration, one that tells `text`'s letters from digits."""
     fonts = _fonts()
-    if rng.random() < 0.35 or not fonts:
-        return f"hershey:{rng.integers(len(HERSHEY))}", int(rng.integers(0, len(HERSHEY_BOLD)))
-    return fonts[rng.integers(len(fonts))], int(rng.choice(FONT_BOLD))
+    for _ in range(12):
+        if rng.random() < 0.35 or not fonts:
+            font, bold = f"hershey:{rng.integers(len(HERSHEY))}", int(rng.integers(0, len(HERSHEY_BOLD)))
+        else:
+            font, bold = fonts[rng.integers(len(fonts))], int(rng.choice(FONT_BOLD))
+        if not ambiguous_letters(font, bold) & set(text):
+            return font, bold
+    clear = [(f, b) for f in fonts for b in sorted(set(FONT_BOLD)) if not ambiguous_letters(f, b) & set(text)]
+    return clear[rng.integers(len(clear))] if clear else (font, bold)
 
 
 # Colours of the pictures printed on US plates (fruit, hearts, badges, landmarks).
@@ -293,7 +325,7 @@ def _text_mask(rng: np.random.Generator, text: str, height: int, max_width: int,
     the registration (read in order). Returns the mask and the pictures to draw
     over it.
     """
-    font, bold = _font_choice(rng)
+    font, bold = _font_choice(rng, text)
     squeeze = rng.uniform(0.5, 1.05)
     gap = int(height * rng.uniform(0.03, 0.16))
     pieces: list[np.ndarray] = []
