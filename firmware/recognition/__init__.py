@@ -93,6 +93,11 @@ def plate_crop(frame: np.ndarray, det: detect.Detection, margin: float = -0.03, 
     return crop
 
 
+def detector_threshold(cfg: RecognitionConfig, spec: ModelSpec) -> float:
+    """The score from which a detection is a plate: the configured one, else the manifest's."""
+    return cfg.detector_threshold or float(spec.extra.get("threshold", 0.35))
+
+
 class Recognizer:
     """Detector + OCR on one runtime. Thread-compatible, not thread-safe: one per pipeline."""
 
@@ -115,7 +120,7 @@ class Recognizer:
         if decoder not in ocr.DECODERS:
             raise ModelCorrupt(f"manifest names an unknown OCR decoder {decoder!r}")
         self.decode = ocr.DECODERS[decoder]
-        self.threshold = cfg.detector_threshold or float(models["detector"].extra.get("threshold", 0.35))
+        self.threshold = detector_threshold(cfg, models["detector"])
         self.last_timings: dict[str, float] = {}
 
     @classmethod
@@ -134,10 +139,8 @@ class Recognizer:
         return min(band, self.threshold) if band is not None else self.threshold
 
     def detect(self, frame: np.ndarray, threshold: float | None = None) -> list[detect.Detection]:
-        tensor, lb = detect.preprocess(frame)
-        outs = self.detector.run(tensor)
-        return detect.postprocess(outs, lb, self.threshold if threshold is None else threshold,
-                                  self.cfg.nms_iou, self.cfg.max_plates)
+        return detect.find(self.detector, frame, self.threshold if threshold is None else threshold,
+                           self.cfg.nms_iou, self.cfg.max_plates)
 
     def _verified(self, r: PlateResult) -> bool:
         """A detection from the low band counts only when its crop reads like a plate.

@@ -189,3 +189,9 @@ def postprocess(
         w, h = max(1, int(round(float(x2))) - x), max(1, int(round(float(y2))) - y)
         result.append(Detection(box=(x, y, w, h), score=float(scores[i])))
     return result
+
+
+def find(model, frame: np.ndarray, threshold: float, nms_iou: float = 0.45, max_plates: int = 16) -> list[Detection]:
+    """The plates a detector model (anything with the runtimes' `run(tensor) -> outputs`) finds in a frame."""
+    tensor, lb = preprocess(frame)
+    return postprocess(model.run(tensor), lb, threshold, nms_iou, max_plates)

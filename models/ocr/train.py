@@ -37,7 +37,7 @@ from tqdm import tqdm
 
 from firmware.recognition.ocr import CHARSET, OCR_H, OCR_W, PAD, SLOTS, encode, normalise, preprocess
 from models import warmstart
-from models.ocr.net import ARCHS
+from models.ocr.net import ARCHS, PlateCTC
 
 from models import DATASETS  # noqa: E402
 log = logging.getLogger("ocr.train")
@@ -77,20 +77,14 @@ def load_scene_crops(folder: Path, names: set[str] | None,
     (real US plates from scenes-ca's detector-training half, never its hold-out half).
     """
     from firmware.config import RecognitionConfig
-    from firmware.recognition import default_models_dir, detect, plate_crop
+    from firmware.recognition import default_models_dir, detect, detector_threshold, plate_crop
     from firmware.recognition.manifest import load as load_manifest
     from firmware.recognition.runtime import create as create_runtime
 
     # the detector alone: the shipped OCR may be cut for another crop size than the one being trained
     cfg = RecognitionConfig()
     spec = load_manifest(default_models_dir())["detector"]
-    detector = create_runtime(cfg).load(spec)
-    threshold = cfg.detector_threshold or float(spec.extra.get("threshold", 0.35))
-
-    def detections(frame: np.ndarray) -> list[detect.Detection]:
-        tensor, lb = detect.preprocess(frame)
-        return detect.postprocess(detector.run(tensor), lb, threshold, cfg.nms_iou, cfg.max_plates)
-
+    detector, threshold = create_runtime(cfg).load(spec), detector_threshold(cfg, spec)
     rows: dict[str, list[tuple[float, float, float, float, str]]] = {}
     with open(folder / "labels.tsv", newline="") as fh:
         for row in csv.DictReader(fh, delimiter="\t"):
@@ -103,7 +97,7 @@ def load_scene_crops(folder: Path, names: set[str] | None,
         frame = cv2.imread(str(folder / name))
         if frame is None:
             continue
-        dets = detections(frame)
+        dets = detect.find(detector, frame, threshold, cfg.nms_iou, cfg.max_plates)
         for x, y, w, h, text in boxes:
             hit = [d for d in dets if x <= d.box[0] + d.box[2] / 2 <= x + w and y <= d.box[1] + d.box[3] / 2 <= y + h]
             if not hit:
@@ -283,7 +277,7 @@ def main() -> None:
     mixer = Mixer(args.synth, pools, args.seed)
 
     model = ARCHS[args.arch]()
-    ctc = args.arch.startswith("ctc")
+    ctc = isinstance(model, PlateCTC)
     freeze_bn = args.init_onnx is not None
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
     step, best = 0, -1.0
