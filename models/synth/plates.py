@@ -179,11 +179,10 @@ LOOKALIKE = {"O": ("0", 0.7), "Q": ("0", 0.7), "I": ("1", 0.7), "B": ("8", 0.8)}
 
 def glyph_overlap(font: str, bold: int, a: str, b: str) -> float:
     """Intersection over union of two glyphs drawn at one height and centred on each other."""
-    ga, gb = _glyph(font, a, bold).astype(np.float32) / 255, _glyph(font, b, bold).astype(np.float32) / 255
+    ga, gb = _glyph(font, a, bold), _glyph(font, b, bold)
     w = max(ga.shape[1], gb.shape[1])
-    pa, pb = np.zeros((96, w), np.float32), np.zeros((96, w), np.float32)
-    pa[:, (w - ga.shape[1]) // 2: (w - ga.shape[1]) // 2 + ga.shape[1]] = ga
-    pb[:, (w - gb.shape[1]) // 2: (w - gb.shape[1]) // 2 + gb.shape[1]] = gb
+    pa, pb = (np.pad(g, ((0, 0), ((w - g.shape[1]) // 2, w - g.shape[1] - (w - g.shape[1]) // 2))).astype(np.float32)
+              for g in (ga, gb))
     return float(np.minimum(pa, pb).sum() / max(np.maximum(pa, pb).sum(), 1e-6))
 
 
