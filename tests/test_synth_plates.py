@@ -121,6 +121,13 @@ def test_shards_of_another_width_fit_the_ocr_input_and_every_ctc_arch_reads_it()
     x = torch.from_numpy(fitted[:, None].astype(np.float32) / 255)
     for arch in ("ctc", "ctc-l"):
         assert ARCHS[arch]().eval()(x).shape == (3, OCR_W // 4, len(CHARSET) + 1)
+    # ctc-2x: two output frames a column, and before training each pair repeats its column
+    # (nearest-neighbour upsampling), so the CTC decoder reads what the backbone sees
+    fine = ARCHS["ctc-2x"]().eval()
+    assert fine(x).shape == (3, OCR_W // 2, len(CHARSET) + 1)
+    f = fine.backbone(x).squeeze(2)
+    up = fine.up(f)
+    assert torch.allclose(up[:, :, 0::2], f) and torch.allclose(up[:, :, 1::2], f)
     # the shipped architecture keeps its parameter count, so 0.5.0's ONNX still warm-starts it
     assert sum(p.numel() for p in ARCHS["ctc"]().parameters()) == 380229
 

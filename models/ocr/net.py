@@ -66,9 +66,13 @@ class PlateCTC(nn.Module):
     (32 for the 128-wide crop) and emits a label (or blank) per column. Alignment-free,
     so a plate's length and position on the crop never push characters into the wrong
     slot (the slot model's typical error: a doubled or dropped character); stacked pairs
-    come out top first. `widen` scales every channel count (1.5: the `ctc-l` experiment)."""
+    come out top first. `widen` scales every channel count (1.5: the `ctc-l` experiment).
+    `upsample=2` splits each column into two before the context layers (64 columns for
+    the 128-wide crop, `ctc-2x`): a pair of small characters stacked in one column of
+    the plate needs two output frames, one per character, and at 4 pixels a column a
+    narrow pair gets fewer than two."""
 
-    def __init__(self, classes: int = len(CHARSET) + 1, widen: float = 1.0) -> None:
+    def __init__(self, classes: int = len(CHARSET) + 1, widen: float = 1.0, upsample: int = 1) -> None:
         super().__init__()
         c1, c2, c3, c4 = (int(round(c * widen)) for c in (32, 48, 64, 128))
         self.backbone = nn.Sequential(
@@ -80,6 +84,12 @@ class PlateCTC(nn.Module):
             nn.Sequential(nn.Conv2d(c3, c4, 3, (2, 1), 1, bias=False), nn.BatchNorm2d(c4), nn.ReLU(inplace=True)),  # 4 x W/4
             nn.Sequential(nn.Conv2d(c4, c4, (OCR_H // 16, 1), bias=False), nn.BatchNorm2d(c4), nn.ReLU(inplace=True)),  # 1 x W/4
         )
+        self.up: nn.Module = nn.Identity()
+        if upsample > 1:  # starts as nearest-neighbour upsampling (each column copied), then learns
+            self.up = nn.ConvTranspose1d(c4, c4, upsample, upsample, bias=False)
+            with torch.no_grad():
+                self.up.weight.zero_()
+                self.up.weight[torch.arange(c4), torch.arange(c4)] = 1.0
         self.context = nn.Sequential(
             nn.Conv1d(c4, c4, 3, 1, 1, bias=False), nn.BatchNorm1d(c4), nn.ReLU(inplace=True),
             nn.Conv1d(c4, c4, 3, 1, 1, bias=False), nn.BatchNorm1d(c4), nn.ReLU(inplace=True),
@@ -87,8 +97,9 @@ class PlateCTC(nn.Module):
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        f = self.backbone(x).squeeze(2)          # N, C, T
+        f = self.up(self.backbone(x).squeeze(2))  # N, C, T
         return self.context(f).transpose(1, 2)   # N, T, classes (logits; class PAD is the CTC blank)
 
 
-ARCHS = {"slots": PlateOCR, "ctc": PlateCTC, "ctc-l": lambda: PlateCTC(widen=1.5)}
+ARCHS = {"slots": PlateOCR, "ctc": PlateCTC, "ctc-l": lambda: PlateCTC(widen=1.5),
+         "ctc-2x": lambda: PlateCTC(upsample=2)}
