@@ -422,7 +422,7 @@ def _designs() -> list[_Design]:
         out.append(_Design(_inpaint_text(img)))
     if out:
         cache.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cache.with_suffix(".tmp.npy")
+        tmp = cache.with_suffix(f".{os.getpid()}.tmp.npy")  # generators started together each write their own
         np.save(tmp, np.stack([d.image for d in out]))
         os.replace(tmp, cache)
     return out
