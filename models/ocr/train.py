@@ -9,7 +9,8 @@ Cosine learning-rate decay with warm-up; `last.pt` is written every epoch and
 training resumes from it; `best.pt` keeps the checkpoint with the best mean
 exact read rate on the US validation half and the scenes-ca hold-out crops;
 --keep-every keeps snapshots that `models.ocr.export` can average.
---init-onnx fine-tunes the shipped model (batch norm frozen).
+--init-onnx fine-tunes the shipped model (batch norm frozen); --init-ckpt starts from
+another run's weights (a ctc run starting ctc-2x).
 
     python -m models.ocr.train --run models/runs/ocr --steps 30000
     python -m models.ocr.train --run models/runs/ocr-ft --init-onnx models/plate_ocr.onnx \
@@ -244,6 +245,9 @@ def main() -> None:
                     help="share of crops cut from scenes-ca's detector-training half")
     ap.add_argument("--init-onnx", type=Path, default=None,
                     help="warm start from a shipped ONNX OCR (batch norm stays frozen)")
+    ap.add_argument("--init-ckpt", type=Path, default=None,
+                    help="start from another run's checkpoint, batch norm learning (a ctc run's weights "
+                         "start ctc-2x: only the new upsampling layer is missing, and it starts as a copy)")
     ap.add_argument("--warmup", type=int, default=300)
     ap.add_argument("--keep-every", type=int, default=0,
                     help="also keep step_NNNNN.pt every N steps (for weight averaging at export)")
@@ -294,6 +298,14 @@ def main() -> None:
         shape = warmstart.onnx_input_shape(args.init_onnx)  # may be narrower than OCR_W: the network is fully convolutional
         warmstart.load_folded_onnx(model, args.init_onnx, torch.rand(2, *shape[1:]))
         log.info("warm start from %s", args.init_onnx)
+    elif args.init_ckpt:
+        src = torch.load(args.init_ckpt, map_location="cpu", weights_only=False)["model"]
+        own = model.state_dict()
+        wrong = [k for k in src if k not in own or own[k].shape != src[k].shape]
+        if wrong:
+            raise SystemExit(f"{args.init_ckpt} does not fit --arch {args.arch}: {wrong[:5]}")
+        missing = model.load_state_dict(src, strict=False).missing_keys
+        log.info("started from %s (%d tensors; left as initialised: %s)", args.init_ckpt, len(src), missing)
     loss_fn = nn.CrossEntropyLoss(label_smoothing=0.05)
     ctc_fn = nn.CTCLoss(blank=PAD, zero_infinity=True)
     warmstart.train_mode(model, freeze_bn)
