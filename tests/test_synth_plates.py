@@ -105,7 +105,8 @@ def test_serial_letters_are_drawn_as_real_plates_use_them():
 
 
 def test_shards_of_another_width_fit_the_ocr_input_and_every_ctc_arch_reads_it() -> None:
-    """One set of rendered plates serves OCR models of several input widths (training only: needs PyTorch)."""
+    """One set of rendered plates serves OCR models of several input widths, and a ctc run starts
+    ctc-2x (training only: needs PyTorch)."""
     torch = pytest.importorskip("torch")
     from firmware.recognition.ocr import CHARSET, OCR_H, OCR_W
     from models.ocr.net import ARCHS
@@ -128,6 +129,13 @@ def test_shards_of_another_width_fit_the_ocr_input_and_every_ctc_arch_reads_it()
     f = fine.backbone(x).squeeze(2)
     up = fine.up(f)
     assert torch.allclose(up[:, :, 0::2], f) and torch.allclose(up[:, :, 1::2], f)
+    # a ctc run's weights start ctc-2x (only the upsampling layer is new); a wider net's are refused
+    from models.ocr.train import start_from
+    ctc = ARCHS["ctc"]()
+    assert start_from(fine, ctc.state_dict()) == ["up.weight"]
+    assert torch.equal(fine.backbone[0][0].weight, ctc.backbone[0][0].weight)
+    with pytest.raises(ValueError, match="do not fit"):
+        start_from(fine, ARCHS["ctc-l"]().state_dict())
     # the shipped architecture keeps its parameter count, so 0.5.0's ONNX still warm-starts it
     assert sum(p.numel() for p in ARCHS["ctc"]().parameters()) == 380229
 

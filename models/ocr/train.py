@@ -221,6 +221,17 @@ def ctc_loss(logits: torch.Tensor, y: torch.Tensor, fn: nn.CTCLoss) -> torch.Ten
     return fn(logp, targets, T, lengths)
 
 
+def start_from(model: nn.Module, weights: dict[str, torch.Tensor]) -> list[str]:
+    """Load another run's weights into `model`; tensors the model has and they lack keep their
+    initial values (ctc-2x's upsampling layer from a ctc run). Returns those tensors' names;
+    a tensor the model lacks or of another shape is refused by name."""
+    own = model.state_dict()
+    wrong = [k for k, v in weights.items() if k not in own or own[k].shape != v.shape]
+    if wrong:
+        raise ValueError(f"weights do not fit this network: {wrong[:5]}")
+    return model.load_state_dict(weights, strict=False).missing_keys
+
+
 def lr_at(step: int, total: int, base: float, warmup: int = 300) -> float:
     if step < warmup:
         return base * (step + 1) / warmup
@@ -243,11 +254,12 @@ def main() -> None:
     ap.add_argument("--arch", choices=sorted(ARCHS), default="ctc")
     ap.add_argument("--ca-share", type=float, default=0.0,
                     help="share of crops cut from scenes-ca's detector-training half")
-    ap.add_argument("--init-onnx", type=Path, default=None,
-                    help="warm start from a shipped ONNX OCR (batch norm stays frozen)")
-    ap.add_argument("--init-ckpt", type=Path, default=None,
-                    help="start from another run's checkpoint, batch norm learning (a ctc run's weights "
-                         "start ctc-2x: only the new upsampling layer is missing, and it starts as a copy)")
+    init = ap.add_mutually_exclusive_group()
+    init.add_argument("--init-onnx", type=Path, default=None,
+                      help="warm start from a shipped ONNX OCR (batch norm stays frozen)")
+    init.add_argument("--init-ckpt", type=Path, default=None,
+                      help="start from another run's checkpoint, batch norm learning (a ctc run's weights "
+                           "start ctc-2x: only the new upsampling layer is missing, and it starts as a copy)")
     ap.add_argument("--warmup", type=int, default=300)
     ap.add_argument("--keep-every", type=int, default=0,
                     help="also keep step_NNNNN.pt every N steps (for weight averaging at export)")
@@ -299,13 +311,8 @@ def main() -> None:
         warmstart.load_folded_onnx(model, args.init_onnx, torch.rand(2, *shape[1:]))
         log.info("warm start from %s", args.init_onnx)
     elif args.init_ckpt:
-        src = torch.load(args.init_ckpt, map_location="cpu", weights_only=False)["model"]
-        own = model.state_dict()
-        wrong = [k for k in src if k not in own or own[k].shape != src[k].shape]
-        if wrong:
-            raise SystemExit(f"{args.init_ckpt} does not fit --arch {args.arch}: {wrong[:5]}")
-        missing = model.load_state_dict(src, strict=False).missing_keys
-        log.info("started from %s (%d tensors; left as initialised: %s)", args.init_ckpt, len(src), missing)
+        missing = start_from(model, torch.load(args.init_ckpt, map_location="cpu", weights_only=False)["model"])
+        log.info("started from %s (left as initialised: %s)", args.init_ckpt, missing)
     loss_fn = nn.CrossEntropyLoss(label_smoothing=0.05)
     ctc_fn = nn.CTCLoss(blank=PAD, zero_infinity=True)
     warmstart.train_mode(model, freeze_bn)
