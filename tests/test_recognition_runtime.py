@@ -159,3 +159,19 @@ def test_recognizer_refuses_an_ocr_model_of_another_input_size(tmp_path):
     (tmp_path / "manifest.json").write_text(json.dumps(data))
     with pytest.raises(ModelCorrupt, match=rf"reads 64x{ocr_mod.OCR_W - 64} crops.*makes 64x{ocr_mod.OCR_W}"):
         Recognizer(RecognitionConfig(), manifest.load(tmp_path))
+
+
+def test_onnxruntime_sessions_use_the_configured_threads_and_do_not_spin(tmp_path):
+    """The detector and the OCR run one after the other, each with its own thread pool; a pool
+    spinning after its work holds a core the other needs (on 2 cores a frame read took 26-34 ms
+    instead of 16), so the sessions are built without spinning."""
+    from firmware.recognition.onnxrt import OnnxRuntime
+
+    sess = OnnxRuntime(RecognitionConfig(threads=2)).load(spec_for(tiny_onnx(tmp_path / "m.onnx"))).sess
+    opts = sess.get_session_options()
+    assert opts.get_session_config_entry("session.intra_op.allow_spinning") == "0"
+    assert opts.intra_op_num_threads == 2
+    x = np.full((1, 1, 8, 16), -1.0, np.float32)
+    x[0, 0, 0, 0] = 3.0
+    out = OnnxRuntime(RecognitionConfig(threads=1)).load(spec_for(tmp_path / "m.onnx")).run(x)[0]
+    assert out[0, 0, 0, 0] == 6.0 and out.sum() == 6.0

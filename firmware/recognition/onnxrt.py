@@ -2,6 +2,10 @@
 
 Threads are set for the device (all cores by default, `recognition.threads`
 to cap them, leaving a core for capture on a Pi); sessions are created once.
+Their thread pools do not spin: the detector and the OCR each have a pool, run one
+after the other, and a pool spinning after its work holds a core the other needs
+(2 cores: a 1280x720 frame read in 26-34 ms with spinning, 16 ms without; the
+detector alone 13.5 ms either way; `benchmarks/recognition_speed.py`).
 """
 
 from __future__ import annotations
@@ -41,4 +45,5 @@ class OnnxRuntime:
         so.inter_op_num_threads = 1
         so.graph_optimization_level = self.ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         so.log_severity_level = 3
+        so.add_session_config_entry("session.intra_op.allow_spinning", "0")  # see the module docstring
         return _Session(self.ort.InferenceSession(str(spec.path), so, providers=["CPUExecutionProvider"]))
