@@ -4,8 +4,8 @@ Threads are set for the device (all cores by default, `recognition.threads`
 to cap them, leaving a core for capture on a Pi); sessions are created once.
 Their thread pools do not spin: the detector and the OCR each have a pool, run one
 after the other, and a pool spinning after its work holds a core the other needs
-(2 cores: a 1280x720 frame read in 26-34 ms with spinning, 16 ms without; the
-detector alone 13.5 ms either way; `benchmarks/recognition_speed.py`).
+(2 cores, `benchmarks/recognition_speed.py`: a 1280x720 frame read in 26-38 ms with
+spinning, 16-18 ms without; the detector alone 12-13 ms either way).
 """
 
 from __future__ import annotations

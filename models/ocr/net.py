@@ -35,9 +35,9 @@ class PlateOCR(nn.Module):
         super().__init__()
         self.backbone = nn.Sequential(
             conv_bn(1, 32, 2),            # 32 x W/2
-            conv_bn(32, width, 2),        # 16 x 32
+            conv_bn(32, width, 2),        # 16 x W/4
             Residual(width),
-            conv_bn(width, 96, 2),        # 8 x 16
+            conv_bn(width, 96, 2),        # 8 x W/8
             Residual(96),
             nn.Conv2d(96, dim, 1, bias=False), nn.BatchNorm2d(dim), nn.ReLU(inplace=True),
         )
