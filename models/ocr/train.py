@@ -12,6 +12,11 @@ exact read rate on the US validation half and the scenes-ca hold-out crops;
 --init-onnx fine-tunes the shipped model (batch norm frozen); --init-ckpt starts from
 another run's weights (a ctc run starting ctc-2x).
 
+--all-us is for the model that ships once a recipe has been chosen on the split: it
+trains on both halves of us-crops-dev and of scenes-ca, the only real US plates there
+are. Its figures on those sets are then training figures; the recipe's own validation
+figures come from the same command without --all-us, and its temperature too.
+
     python -m models.ocr.train --run models/runs/ocr --steps 30000
     python -m models.ocr.train --run models/runs/ocr-ft --init-onnx models/plate_ocr.onnx \
         --ca-share 0.1 --lr 6e-4 --steps 6000
@@ -261,6 +266,9 @@ def main() -> None:
                       help="start from another run's checkpoint, batch norm learning (a ctc run's weights "
                            "start ctc-2x: only the new upsampling layer is missing, and it starts as a copy)")
     ap.add_argument("--warmup", type=int, default=300)
+    ap.add_argument("--all-us", action="store_true",
+                    help="train on both halves of us-crops-dev and scenes-ca (the shipping run of a recipe "
+                         "chosen on the split: the validation figures printed are then training figures)")
     ap.add_argument("--keep-every", type=int, default=0,
                     help="also keep step_NNNNN.pt every N steps (for weight averaging at export)")
     args = ap.parse_args()
@@ -275,7 +283,7 @@ def main() -> None:
     torch.manual_seed(args.seed)
 
     br = load_crops(DATASETS / "crops-br")
-    us_tr = load_crops(DATASETS / "us-crops-dev", "train")
+    us_tr = load_crops(DATASETS / "us-crops-dev", None if args.all_us else "train")
     us_va = load_crops(DATASETS / "us-crops-dev", "val")
     ar = load_crops(DATASETS / "crops-ar")
     log.info("real crops: crops-br %d, us-dev train %d, us-dev val %d, crops-ar %d",
@@ -284,9 +292,9 @@ def main() -> None:
     from models.detector.data import ca_half
 
     if args.ca_share > 0:
-        names = {n for n in os.listdir(DATASETS / "scenes-ca") if ca_half(n) == "train"}
+        names = {n for n in os.listdir(DATASETS / "scenes-ca") if args.all_us or ca_half(n) == "train"}
         ca = load_scene_crops(DATASETS / "scenes-ca", names)
-        log.info("scenes-ca training-half crops behind the detector: %d", len(ca[0]))
+        log.info("scenes-ca %s crops behind the detector: %d", "all" if args.all_us else "training-half", len(ca[0]))
         pools.append((ca[0], ca[1], args.ca_share))
     ca_hold_names = {n for n in os.listdir(DATASETS / "scenes-ca") if ca_half(n) == "holdout"}
     ca_hold = load_scene_crops(DATASETS / "scenes-ca", ca_hold_names, (-0.03,))
