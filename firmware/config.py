@@ -136,7 +136,7 @@ class RecognitionConfig(Section):
                     "serial format is kept from this confidence (small, blurred plates read right but unsure); "
                     "none: no such rule")
     verify_char_confidence: float | None = Field(
-        0.85, ge=0, le=1,
+        0.9, ge=0, le=1,
         description="a weak detection whose read has 5 to 8 characters, at least one a digit, each seen with this "
                     "mean probability or more is kept whatever the whole text's confidence (words on signs and "
                     "grilles rarely qualify); none: no such rule")
