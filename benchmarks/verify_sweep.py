@@ -56,9 +56,16 @@ def collect(rec: Recognizer, folder: Path, floor: float) -> tuple[list[Seen], in
     return seen, len(labels), plates
 
 
-def tally(seen: list[Seen], images: int, plates: int, keep) -> dict:
-    """Detected share and false detections per image when `keep(seen)` decides what is kept."""
-    kept = [s for s in seen if keep(s)]
+def tally(seen: list[Seen], images: int, plates: int, choose) -> dict:
+    """Detected share and false detections per image when `choose(reads of one image)` decides
+    what is kept (`Recognizer.choose`, as `read_frame` keeps them)."""
+    by_image: dict[str, list[Seen]] = {}
+    for s in seen:
+        by_image.setdefault(s.image, []).append(s)
+    kept = []
+    for group in by_image.values():
+        chosen = {id(r) for r in choose([s.result for s in group])}
+        kept += [s for s in group if id(s.result) in chosen]
     found = {(s.image, s.truth) for s in kept if s.truth is not None}
     # as in evaluation: one kept detection per labelled box counts, the others are false
     false = len(kept) - len(found)
@@ -81,7 +88,7 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=None)
     a = ap.parse_args()
     cfg = RecognitionConfig()
-    rec = Recognizer.from_config(cfg)
+    rec = Recognizer.from_config(cfg, stills=True)  # as `polewatch eval` reads them
     tmp = Path(tempfile.mkdtemp())
     sets = [ca_holdout_folder(DATASETS / "scenes-ca", tmp / "scenes-ca-holdout"),
             DATASETS / "scenes-eu", DATASETS / "scenes-br",
@@ -91,7 +98,7 @@ def main() -> None:
     table = {}
     for name, update in rules().items():
         rec.cfg = cfg.model_copy(update=update)
-        table[name] = {k: tally(seen, n_img, n_pl, lambda s: rec.keeps(s.result)) for k, (seen, n_img, n_pl) in collected.items()}
+        table[name] = {k: tally(seen, n_img, n_pl, rec.choose) for k, (seen, n_img, n_pl) in collected.items()}
         print(name, json.dumps(table[name]))
     rec.cfg = cfg
     band = {k: [{"image": s.image, "truth": s.truth, "plate": s.result.plate, "score": s.result.detection_score,

@@ -140,6 +140,16 @@ class RecognitionConfig(Section):
         description="a weak detection whose read has 5 to 8 characters, at least one a digit, each seen with this "
                     "mean probability or more is kept whatever the whole text's confidence (words on signs and "
                     "grilles rarely qualify); none: no such rule")
+    crop_search_below: float | None = Field(
+        0.7, ge=0, le=1,
+        description="an image given as one plate crop (recognize --crop, eval of crop sets) whose whole read is "
+                    "under this confidence is also searched with the detector: a loosely cut crop reads far better "
+                    "from the plate found inside it; none: off")
+    close_ups: bool | None = Field(
+        None,
+        description="also search each image shrunk to half its fit, for plates filling a third or more of it "
+                    "(close-up photos; one more detector pass per image); none: on for still images "
+                    "(polewatch recognize, eval), off for the camera's frames, whose plates the pole's framing keeps small")
     nms_iou: float = Field(0.45, gt=0, lt=1)
     max_plates: int = Field(16, ge=1, le=256)
     top_n: int = Field(5, ge=1, le=50)

@@ -89,7 +89,7 @@ def evaluate(recognizer, folder: Path, limit: int | None = None, progress: bool 
             continue
         t0 = time.perf_counter()
         try:
-            preds = recognizer.read_crops([img]) if kind == "crops" else recognizer.read_frame(img)
+            preds = recognizer.read_plate_images([img]) if kind == "crops" else recognizer.read_frame(img)
         except ValueError:  # RecognitionError: an image too small or malformed to read
             t.unreadable += 1
             continue

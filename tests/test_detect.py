@@ -205,3 +205,140 @@ def test_char_confidence_is_the_mean_sureness_of_the_characters_read():
     blank = np.zeros((3, ocr.PAD + 1))
     blank[:, ocr.PAD] = 1.0
     assert ocr.char_confidence(blank) == 0.0
+
+
+class _ScriptedDetector:
+    """A detector model that answers each call with the next scripted outputs and records its inputs."""
+
+    def __init__(self, *answers: list[np.ndarray]) -> None:
+        self.answers = list(answers)
+        self.inputs: list[np.ndarray] = []
+
+    def run(self, tensor: np.ndarray) -> list[np.ndarray]:
+        self.inputs.append(tensor)
+        return self.answers[len(self.inputs) - 1]
+
+
+def test_close_up_pass_looks_at_the_frame_shrunk_and_adds_only_its_large_plates():
+    from firmware.recognition.detect import CLOSE_UP_INPUT_PX, ZOOM_OUT, find
+
+    frame = np.full((384, 640), 200, np.uint8)  # fits the input at scale 1
+    full = encode([(300, 100, 340, 120)], [0.8])                # a piece of a close-up plate
+    shrunk = encode([(40, 30, 240, 130), (10, 10, 40, 20)], [0.9, 0.7])  # the whole plate, and a small one
+    model = _ScriptedDetector(full)
+    assert [d.box for d in find(model, frame, 0.5)] == [(300, 100, 40, 20)]
+    assert len(model.inputs) == 1  # no close-up pass unless asked
+
+    model = _ScriptedDetector(full, shrunk)
+    dets = find(model, frame, 0.5, close_ups=True)
+    assert len(model.inputs) == 2
+    second = model.inputs[1][0, 0]
+    assert np.allclose(second[: int(384 * ZOOM_OUT) - 1, : int(640 * ZOOM_OUT) - 1], 200 / 255)  # the frame, halved
+    assert np.allclose(second[:, int(640 * ZOOM_OUT) + 1:], PAD_VALUE / 255)                    # the rest: padding
+    # the big box maps back to twice its input size; the small one of the shrunk pass is left to the full pass
+    assert 200 / ZOOM_OUT >= CLOSE_UP_INPUT_PX
+    assert [(d.box, round(d.score, 2)) for d in dets] == [((80, 60, 400, 200), 0.9), ((300, 100, 40, 20), 0.8)]
+
+
+def test_one_per_plate_keeps_the_larger_of_nested_boxes_and_the_surer_of_twins():
+    from firmware.recognition.detect import one_per_plate
+
+    plate, sticker, twin, other = (100, 100, 300, 150), (330, 110, 40, 25), (104, 98, 296, 152), (500, 300, 80, 40)
+    assert one_per_plate([sticker, plate, other], [0.99, 0.8, 0.7]) == [1, 2]  # a sticker inside a plate goes
+    assert one_per_plate([plate, twin], [0.6, 0.9]) == [1]                      # two boxes of one plate: the surer read
+    assert one_per_plate([plate, twin], [0.9, 0.9]) == [0]                      # a tie keeps the first
+    assert one_per_plate([plate, other], [0.5, 0.9]) == [0, 1]                  # separate plates both stay
+    assert one_per_plate([], []) == []
+
+
+def test_stills_read_close_up_plates_and_camera_frames_skip_the_extra_pass():
+    """A plate filling 60 % of a photo's width: the close-up pass reads it (docs/recognition.md);
+    the camera's frames keep one detector pass unless the configuration asks for two."""
+    pytest.importorskip("onnxruntime")
+    import cv2
+
+    from firmware.config import RecognitionConfig
+    from firmware.recognition import Recognizer
+    from models.synth.plates import render_plate
+
+    stills = Recognizer.from_config(RecognitionConfig(), stills=True)
+    camera = Recognizer.from_config(RecognitionConfig())
+    assert stills.close_ups and not camera.close_ups
+    assert Recognizer.from_config(RecognitionConfig(close_ups=True)).close_ups
+    assert not Recognizer.from_config(RecognitionConfig(close_ups=False), stills=True).close_ups
+    calls = {"n": 0}
+    run = camera.detector.run
+
+    def counted(tensor):
+        calls["n"] += 1
+        return run(tensor)
+
+    camera.detector.run = counted
+    right = 0
+    for seed in range(6):
+        rng = np.random.default_rng(seed)
+        plate, text = render_plate(rng, None, False, degrade=False)
+        frame = np.clip(rng.normal(110, 20, (480, 640, 3)), 0, 255).astype(np.uint8)
+        ph = int(380 * plate.shape[0] / plate.shape[1])
+        frame[60:60 + ph, 130:510] = cv2.resize(plate, (380, ph), interpolation=cv2.INTER_AREA)
+        right += [r.plate for r in stills.read_frame(frame)] == [text]
+        camera.read_frame(frame)
+    assert right >= 5
+    assert calls["n"] == 6
+
+
+def test_choose_keeps_one_read_per_plate_best_first():
+    """`read_frame`'s choice among a frame's reads: the band's rules, then one read per plate."""
+    pytest.importorskip("onnxruntime")
+    from firmware.config import RecognitionConfig
+    from firmware.recognition import Recognizer
+    from firmware.records import PlateResult
+
+    rec = Recognizer.from_config(RecognitionConfig(detector_threshold=0.6, verify_threshold=0.3))
+    plate = PlateResult((100, 100, 300, 150), 0.8, "7ABC123", 0.9)
+    sticker = PlateResult((330, 110, 40, 25), 0.7, "2024", 0.97)       # a year sticker read inside the plate
+    twin = PlateResult((104, 98, 296, 152), 0.9, "7ABC12", 0.5)         # the close-up pass's box of it
+    other = PlateResult((500, 300, 80, 40), 0.65, "5TRW228", 0.95)
+    grille = PlateResult((10, 10, 60, 20), 0.2, "III", 0.99)            # under the band's floor
+    assert rec.choose([sticker, plate, twin, grille, other]) == [other, plate]
+    assert rec.choose([]) == []
+
+
+def test_loose_crops_are_read_from_the_plate_found_inside_them():
+    """`read_plate_images` (recognize --crop, eval crop sets): a sure whole read costs no detector
+    pass; an unsure one of a crop cut loosely around its plate is replaced by the plate found in it."""
+    pytest.importorskip("onnxruntime")
+    import cv2
+
+    from firmware.config import RecognitionConfig
+    from firmware.recognition import Recognizer
+    from models.synth.plates import render_plate
+
+    rec = Recognizer.from_config(RecognitionConfig())
+    off = Recognizer.from_config(RecognitionConfig(crop_search_below=None))
+    calls = {"n": 0}
+    run = rec.detector.run
+
+    def counted(tensor):
+        calls["n"] += 1
+        return run(tensor)
+
+    rec.detector.run = counted
+    tight, text = render_plate(np.random.default_rng(3), text="5TRW228", degrade=False)
+    tight = cv2.resize(tight, (240, 120))
+    [r] = rec.read_plate_images([tight])
+    assert r.plate == text and r.confidence >= rec.cfg.crop_search_below and calls["n"] == 0
+    assert r.box == (0, 0, 240, 120)
+
+    right_loose = right_whole = 0
+    for seed in range(6):
+        rng = np.random.default_rng(seed)
+        plate, text = render_plate(rng, None, False, degrade=False)
+        loose = np.clip(rng.normal(120, 30, (300, 600, 3)), 0, 255).astype(np.uint8)  # bumper and car around it
+        loose[90:210, 180:420] = cv2.resize(plate, (240, 120))
+        [r] = rec.read_plate_images([loose])
+        right_loose += r.plate == text
+        assert r.box == (0, 0, 600, 300)  # the contract: the whole image is the crop
+        right_whole += off.read_plate_images([loose])[0].plate == text
+    assert calls["n"] >= 2 * (6 - right_whole)  # each unsure whole read searched (two passes: close-ups)
+    assert right_loose >= 5 and right_loose > right_whole

@@ -135,3 +135,20 @@ def test_second_look_reads_only_unsure_plates_again_in_one_batch():
         rec.ocr.run = lambda batch, run=run: calls.append(len(batch)) or run(batch)
         rec.read_crops(crops)
     assert calls == [4, 4, 2 * 2]  # without, with (first read), then two views of each unsure plate only
+
+
+def test_close_up_photo_is_read_whole(tmp_path, images):
+    """A plate filling most of a photo (a close-up, as people photograph plates) is read: recognize
+    searches stills shrunk to half as well (recognition.close_ups); switched off, it is not asked to."""
+    d, texts = images
+    photo = np.full((480, 640, 3), 90, np.uint8)
+    photo[70:270, 40:440] = cv2.resize(cv2.imread(str(d / "crop0.png")), (400, 200))
+    cv2.imwrite(str(tmp_path / "close.png"), photo)
+    line = json.loads(polewatch("recognize", "--json", str(tmp_path / "close.png")).stdout)
+    assert [p["plate"] for p in line["plates"]] == [texts[0]], line
+    x, y, w, h = line["plates"][0]["box"]
+    assert w > 300 and 40 - 30 < x < 40 + 30
+    cfg = tmp_path / "p.toml"
+    cfg.write_text("[recognition]\nclose_ups = false\n")
+    off = json.loads(polewatch("--config", str(cfg), "recognize", "--json", str(tmp_path / "close.png")).stdout)
+    assert [p["plate"] for p in off["plates"]] != [texts[0]]  # the detector alone finds pieces of it, if anything

@@ -32,7 +32,7 @@ def load_recognizer(args: argparse.Namespace, top: int | None = None):
             raise UserError(f"--top must be between 1 and 50, got {top}")
         cfg.recognition.top_n = top
     try:
-        return Recognizer.from_config(cfg.recognition)
+        return Recognizer.from_config(cfg.recognition, stills=True)
     except (ModelMissing, ModelCorrupt, RuntimeUnavailable) as exc:
         raise UserError(str(exc)) from None
 
@@ -50,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
         try:
             img = read_image(path)
             if args.crop:
-                plates = rec.read_crops([img])
+                plates = rec.read_plate_images([img])
                 plates = [p for p in plates if p.plate]
             else:
                 plates = rec.read_frame(img)

@@ -9,6 +9,7 @@ frame in one OCR batch, and return the plates with calibrated top-N candidates.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 from pathlib import Path
@@ -27,6 +28,10 @@ from firmware.recognition.runtime import RuntimeUnavailable, create as create_ru
 __all__ = ["Recognizer", "RecognitionError", "ModelMissing", "ModelCorrupt", "RuntimeUnavailable"]
 
 CROP_W, CROP_H = 256, 128  # rectified plate crop handed to the OCR (then resized to its input)
+# a loose crop's plate, found by the detector inside it, is read instead of the whole image when it reads
+# this surely and covers this share of the image (month and year stickers cover 2-3 %): docs/recognition.md
+LOOSE_CROP_READ = 0.8
+LOOSE_CROP_AREA = 0.12
 
 
 class RecognitionError(ValueError):
@@ -101,9 +106,11 @@ def detector_threshold(cfg: RecognitionConfig, spec: ModelSpec) -> float:
 class Recognizer:
     """Detector + OCR on one runtime. Thread-compatible, not thread-safe: one per pipeline."""
 
-    def __init__(self, cfg: RecognitionConfig, models: dict[str, ModelSpec]) -> None:
+    def __init__(self, cfg: RecognitionConfig, models: dict[str, ModelSpec], stills: bool = False) -> None:
         self.cfg = cfg
         self.models = models
+        # close-up pass (detect.find): still photos can hold a plate of any size, a pole camera's frames cannot
+        self.close_ups = cfg.close_ups if cfg.close_ups is not None else stills
         missing = {"detector", "ocr"} - models.keys()
         if missing:
             raise ModelMissing(f"manifest lacks model(s): {', '.join(sorted(missing))}")
@@ -124,9 +131,10 @@ class Recognizer:
         self.last_timings: dict[str, float] = {}
 
     @classmethod
-    def from_config(cls, cfg: RecognitionConfig) -> "Recognizer":
+    def from_config(cls, cfg: RecognitionConfig, stills: bool = False) -> "Recognizer":
+        """`stills`: the images are photos of any framing (recognize, eval), not the camera's frames."""
         models_dir = Path(cfg.models_dir) if cfg.models_dir else default_models_dir()
-        return cls(cfg, load_manifest(models_dir))
+        return cls(cfg, load_manifest(models_dir), stills)
 
     @property
     def versions(self) -> dict[str, str]:
@@ -138,9 +146,10 @@ class Recognizer:
         band = self.cfg.verify_threshold
         return min(band, self.threshold) if band is not None else self.threshold
 
-    def detect(self, frame: np.ndarray, threshold: float | None = None) -> list[detect.Detection]:
+    def detect(self, frame: np.ndarray, threshold: float | None = None,
+               close_ups: bool | None = None) -> list[detect.Detection]:
         return detect.find(self.detector, frame, self.threshold if threshold is None else threshold,
-                           self.cfg.nms_iou, self.cfg.max_plates)
+                           self.cfg.nms_iou, self.cfg.max_plates, self.close_ups if close_ups is None else close_ups)
 
     def _verified(self, r: PlateResult) -> bool:
         """A detection from the low band counts only when its crop reads like a plate.
@@ -171,6 +180,27 @@ class Recognizer:
                    scores: list[float] | None = None) -> list[PlateResult]:
         """Read plate crops in one OCR batch (in the order given, not sorted)."""
         return self._read([check_image(c) for c in crops], boxes, scores)
+
+    def read_plate_images(self, images: list[np.ndarray]) -> list[PlateResult]:
+        """Images said to show one plate each, framed by someone else (`recognize --crop`, the
+        crop sets of `eval`): read whole, in one OCR batch, and where that read is unsure
+        (`recognition.crop_search_below`) the image is also searched like a photo, close-up pass
+        included: a loose crop, with bumper or car around its plate, reads far better from the
+        plate found inside it. A plate found there replaces the whole read when it reads at
+        `LOOSE_CROP_READ` or more and covers `LOOSE_CROP_AREA` of the image or more (not a
+        sticker); the box stays the whole image, as the command line's contract says."""
+        images = [check_image(c) for c in images]
+        results = self._read(images, None, None)
+        gate = self.cfg.crop_search_below
+        for k, r in enumerate(results):
+            if gate is None or r.confidence >= gate:
+                continue
+            h, w = images[k].shape[:2]
+            found = [f for f in self.choose(self.candidates(images[k], close_ups=True))
+                     if f.confidence >= LOOSE_CROP_READ and f.box[2] * f.box[3] >= LOOSE_CROP_AREA * w * h]
+            if found and found[0].confidence > r.confidence:
+                results[k] = dataclasses.replace(found[0], box=r.box, detection_score=r.detection_score)
+        return results
 
     def _read(self, crops: list[np.ndarray], boxes: list[tuple[int, int, int, int]] | None,
               scores: list[float] | None) -> list[PlateResult]:
@@ -209,12 +239,13 @@ class Recognizer:
             readings[k] = ocr.fuse([probs[k], vprobs[2 * j], vprobs[2 * j + 1]], self.decode,
                                    self.cfg.top_n, self.cfg.us_format_rules)
 
-    def candidates(self, frame: np.ndarray, floor: float | None = None) -> list[PlateResult]:
+    def candidates(self, frame: np.ndarray, floor: float | None = None,
+                   close_ups: bool | None = None) -> list[PlateResult]:
         """Every detection from `floor` (default: the verification band's) read, before any is
         kept or dropped: what `read_frame` chooses from (and `benchmarks/verify_sweep.py` measures)."""
         frame = check_image(frame)
         t0 = time.perf_counter()
-        dets = self.detect(frame, self.floor if floor is None else floor)
+        dets = self.detect(frame, self.floor if floor is None else floor, close_ups)
         t1 = time.perf_counter()
         crops = [plate_crop(frame, d, self.cfg.crop_margin, self.cfg.rectify) for d in dets]
         keep = [i for i, c in enumerate(crops) if c.shape[0] >= 4 and c.shape[1] >= 8]  # slivers at the frame edge
@@ -231,6 +262,14 @@ class Recognizer:
 
     def read_frame(self, frame: np.ndarray) -> list[PlateResult]:
         """All plates in a frame, read, best first."""
-        results = [r for r in self.candidates(frame) if self.keeps(r)]
-        results.sort(key=lambda r: -r.confidence)
-        return results
+        return self.choose(self.candidates(frame))
+
+    def choose(self, candidates: list[PlateResult]) -> list[PlateResult]:
+        """The plates among one frame's read candidates: those `keeps` accepts, one read of
+        each (`detect.one_per_plate`: the close-up pass and the full pass can both find a plate,
+        and a sticker inside a plate is not a plate), best first."""
+        kept = [r for r in candidates if self.keeps(r)]
+        kept = [kept[i] for i in detect.one_per_plate([r.box for r in kept], [r.confidence for r in kept],
+                                                       self.cfg.nms_iou)]
+        kept.sort(key=lambda r: -r.confidence)
+        return kept

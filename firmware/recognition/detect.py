@@ -87,11 +87,13 @@ def to_grey(frame: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(grey)
 
 
-def letterbox(grey: np.ndarray, size: tuple[int, int] = DETECTOR_INPUT) -> tuple[np.ndarray, Letterbox]:
-    """Scale a grey frame to fit ``size`` (H, W) keeping its aspect, pad the rest; uint8 out."""
+def letterbox(grey: np.ndarray, size: tuple[int, int] = DETECTOR_INPUT,
+              shrink: float = 1.0) -> tuple[np.ndarray, Letterbox]:
+    """Scale a grey frame to fit ``size`` (H, W) keeping its aspect, pad the rest; uint8 out.
+    ``shrink`` < 1 fills only that share of the fit (the zoomed-out pass for close-ups)."""
     in_h, in_w = size
     h, w = grey.shape[:2]
-    scale = min(in_h / h, in_w / w)
+    scale = min(in_h / h, in_w / w) * shrink
     new_w = max(1, min(in_w, int(round(w * scale))))
     new_h = max(1, min(in_h, int(round(h * scale))))
     interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
@@ -101,9 +103,9 @@ def letterbox(grey: np.ndarray, size: tuple[int, int] = DETECTOR_INPUT) -> tuple
     return canvas, Letterbox(scale=float(scale), pad_x=0, pad_y=0, frame_width=w, frame_height=h)
 
 
-def preprocess(frame: np.ndarray) -> tuple[np.ndarray, Letterbox]:
+def preprocess(frame: np.ndarray, shrink: float = 1.0) -> tuple[np.ndarray, Letterbox]:
     """Frame (BGR or grey uint8) -> (float32 [1, 1, H, W] tensor in [0, 1], Letterbox)."""
-    canvas, lb = letterbox(to_grey(frame))
+    canvas, lb = letterbox(to_grey(frame), shrink=shrink)
     tensor = (canvas.astype(np.float32) * (1.0 / 255.0))[None, None]
     return tensor, lb
 
@@ -191,7 +193,50 @@ def postprocess(
     return result
 
 
-def find(model, frame: np.ndarray, threshold: float, nms_iou: float = 0.45, max_plates: int = 16) -> list[Detection]:
-    """The plates a detector model (anything with the runtimes' `run(tensor) -> outputs`) finds in a frame."""
+ZOOM_OUT = 0.5  # the close-up pass: the frame at half its fit in the detector input
+CLOSE_UP_INPUT_PX = 160.0  # plates at least this wide in the full-fit input come from the close-up pass
+
+
+def find(model, frame: np.ndarray, threshold: float, nms_iou: float = 0.45, max_plates: int = 16,
+         close_ups: bool = False) -> list[Detection]:
+    """The plates a detector model (anything with the runtimes' `run(tensor) -> outputs`) finds in a frame.
+
+    With `close_ups`, a second pass looks at the frame shrunk to half its fit: the detector
+    learnt plates up to about a quarter of its input wide, and one filling half a still (a
+    close-up photo) is found in pieces or not at all (docs/recognition.md). Only the plates that
+    pass finds large (`CLOSE_UP_INPUT_PX` or more at full fit) are added; both passes' boxes of
+    one plate are read, and `one_per_plate` keeps one read of it.
+    """
     tensor, lb = preprocess(frame)
-    return postprocess(model.run(tensor), lb, threshold, nms_iou, max_plates)
+    dets = postprocess(model.run(tensor), lb, threshold, nms_iou, max_plates)
+    if not close_ups:
+        return dets
+    tensor, zlb = preprocess(frame, ZOOM_OUT)
+    min_w = CLOSE_UP_INPUT_PX / lb.scale  # frame pixels
+    big = [d for d in postprocess(model.run(tensor), zlb, threshold, nms_iou, max_plates) if d.box[2] >= min_w]
+    return sorted(dets + big, key=lambda d: -d.score)[:max_plates]
+
+
+def one_per_plate(boxes: list[tuple[int, int, int, int]], confidences: list[float], iou: float = 0.45) -> list[int]:
+    """Indices of the reads to keep when boxes overlap: of two boxes of about one size
+    (IoU >= `iou`) the surer read, and of a box lying half or more inside a larger one the
+    larger (a plate holds stickers, bolts and pieces of itself, never another plate)."""
+    a = np.asarray([(x, y, x + w, y + h) for x, y, w, h in boxes], np.float32).reshape(-1, 4)
+    area = np.maximum((a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1]), 1e-9)
+    ious = iou_matrix(a, a)
+    x1 = np.maximum(a[:, None, 0], a[None, :, 0])
+    y1 = np.maximum(a[:, None, 1], a[None, :, 1])
+    x2 = np.minimum(a[:, None, 2], a[None, :, 2])
+    y2 = np.minimum(a[:, None, 3], a[None, :, 3])
+    inside = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None) / area[:, None]  # share of i inside j
+    drop: set[int] = set()
+    for i in range(len(a)):
+        for j in range(len(a)):
+            if i == j or inside[i, j] < 0.5:
+                continue
+            if ious[i, j] >= iou:
+                if (confidences[i], -i) < (confidences[j], -j):
+                    drop.add(i)
+            elif area[i] < area[j]:
+                drop.add(i)
+    return [i for i in range(len(a)) if i not in drop]

@@ -143,6 +143,10 @@ TensorRT: not measured here (no GPU on this machine); `benchmarks/tensorrt_compa
 - No corners yet (axis-aligned boxes only); strongly slanted plates get a loose crop.
 - Real US training scenes are few (123 parking-lot photos); US generalisation leans on synthetic plates.
 - Plates below about 12 input pixels wide (36 px in a 1920x1080 frame) are out of scope.
+- Plates wider than about a quarter of the input (160 of 640 px) are found in pieces or not at all: real US
+  crops pasted into 640x480 photos were found and read at 320 px wide 9 times in 60, at 420 px never.
+  Still photos get a second pass at half size for them (`detect.find(close_ups=True)`, docs/recognition.md),
+  which reads 57-58 of 60 there; training on larger composite plates is the lasting fix.
 """
 
 
