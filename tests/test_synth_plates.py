@@ -153,3 +153,24 @@ def test_plate_fonts_tell_the_texts_letters_from_their_lookalike_digits() -> Non
     # texts without those letters keep every font, ambiguous ones included
     anyfont = {plates._font_choice(rng, "123ACE")[0] for _ in range(600)}
     assert "hershey:1" in anyfont
+
+
+def test_roll_turns_the_plate_inside_the_box_that_encloses_it() -> None:
+    """Training's roll augmentation: same size and type, no change at 0 degrees, and a level
+    bar comes out slanted, within the bound (the box's stretch back to 2:1 only flattens it)."""
+    pytest.importorskip("torch")  # models.ocr.train imports it
+    from models.ocr.train import roll
+
+    img = np.full((64, 128), 200, np.uint8)
+    img[28:36, 10:118] = 20  # a level dark bar across the crop
+    same = roll(np.random.default_rng(0), img, 0.0)
+    assert same.shape == img.shape and same.dtype == np.uint8 and np.array_equal(same, img)
+    rng = np.random.default_rng(1)
+    rises = []
+    for _ in range(8):
+        out = roll(rng, img, 18.0)
+        assert out.shape == img.shape and out.dtype == np.uint8
+        left, right = int(np.argmin(out[16:48, 40])), int(np.argmin(out[16:48, 88]))  # the bar's row, 48 px apart
+        rises.append(abs(left - right))
+    assert max(rises) >= 3                             # turned
+    assert max(rises) <= np.tan(np.radians(18)) * 48 + 2  # by no more than 18 degrees

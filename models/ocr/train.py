@@ -141,6 +141,23 @@ def augment(rng: np.random.Generator, img: np.ndarray, strength: float = 1.0) ->
     return np.clip(f, 0, 255).astype(np.uint8)
 
 
+def roll(rng: np.random.Generator, img: np.ndarray, max_deg: float) -> np.ndarray:
+    """The crop of a plate rolled in the image plane, framed as the detector's axis-aligned box
+    frames it: the plate turned by up to `max_deg` inside the box that encloses it, then
+    stretched back to the OCR's size (the appliance resizes every crop without keeping its
+    aspect). Photos show plates rolled 10-20 degrees, which the OCR read badly (docs/recognition.md)."""
+    h, w = img.shape
+    a = rng.uniform(-max_deg, max_deg)
+    c, s = abs(np.cos(np.radians(a))), abs(np.sin(np.radians(a)))
+    bw, bh = int(np.ceil(w * c + h * s)), int(np.ceil(w * s + h * c))
+    px, py = (bw - w) // 2 + 1, (bh - h) // 2 + 1
+    big = cv2.copyMakeBorder(img, py, py, px, px, cv2.BORDER_REFLECT)
+    M = cv2.getRotationMatrix2D((big.shape[1] / 2, big.shape[0] / 2), a, 1.0)
+    turned = cv2.warpAffine(big, M, (big.shape[1], big.shape[0]), borderMode=cv2.BORDER_REFLECT)
+    y0, x0 = (turned.shape[0] - bh) // 2, (turned.shape[1] - bw) // 2
+    return cv2.resize(turned[y0:y0 + bh, x0:x0 + bw], (w, h), interpolation=cv2.INTER_AREA)
+
+
 def fit_shard(images: np.ndarray) -> np.ndarray:
     """Shard crops at the OCR's input size: shards rendered for another size are resized,
     so one set of rendered plates serves models of several input widths."""
@@ -152,9 +169,11 @@ def fit_shard(images: np.ndarray) -> np.ndarray:
 class Mixer:
     """Draws mixed batches from synthetic shards and real crop pools."""
 
-    def __init__(self, synth_dir: Path, real: list[tuple[np.ndarray, np.ndarray, float]], seed: int) -> None:
+    def __init__(self, synth_dir: Path, real: list[tuple[np.ndarray, np.ndarray, float]], seed: int,
+                 roll_share: float = 0.0, roll_deg: float = 18.0) -> None:
         self.synth_dir = synth_dir
         self.real = real
+        self.roll_share, self.roll_deg = roll_share, roll_deg
         self.rng = np.random.default_rng(seed)
         self.synth_x = np.zeros((0, OCR_H, OCR_W), np.uint8)
         self.synth_y = np.zeros((0, SLOTS), np.int64)
@@ -187,6 +206,8 @@ class Mixer:
             idx = self.rng.integers(0, len(self.synth_x), n_synth)
             imgs += [augment(self.rng, self.synth_x[i], 0.5) for i in idx]
             labs += [self.synth_y[i] for i in idx]
+        if self.roll_share:
+            imgs = [roll(self.rng, im, self.roll_deg) if self.rng.random() < self.roll_share else im for im in imgs]
         x = torch.from_numpy(np.stack(imgs)[:, None].astype(np.float32) / 255.0)
         return x, torch.from_numpy(np.stack(labs))
 
@@ -266,6 +287,9 @@ def main() -> None:
                       help="start from another run's checkpoint, batch norm learning (a ctc run's weights "
                            "start ctc-2x: only the new upsampling layer is missing, and it starts as a copy)")
     ap.add_argument("--warmup", type=int, default=300)
+    ap.add_argument("--roll-share", type=float, default=0.0,
+                    help="share of each batch shown rolled in the image plane, framed as the detector frames it")
+    ap.add_argument("--roll-deg", type=float, default=18.0, help="largest roll, degrees")
     ap.add_argument("--all-us", action="store_true",
                     help="train on both halves of us-crops-dev and scenes-ca (the shipping run of a recipe "
                          "chosen on the split: the validation figures printed are then training figures)")
@@ -298,7 +322,7 @@ def main() -> None:
         pools.append((ca[0], ca[1], args.ca_share))
     ca_hold_names = {n for n in os.listdir(DATASETS / "scenes-ca") if ca_half(n) == "holdout"}
     ca_hold = load_scene_crops(DATASETS / "scenes-ca", ca_hold_names, (-0.03,))
-    mixer = Mixer(args.synth, pools, args.seed)
+    mixer = Mixer(args.synth, pools, args.seed, args.roll_share, args.roll_deg)
 
     model = ARCHS[args.arch]()
     ctc = isinstance(model, PlateCTC)
