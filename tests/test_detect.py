@@ -207,6 +207,19 @@ def test_char_confidence_is_the_mean_sureness_of_the_characters_read():
     assert ocr.char_confidence(blank) == 0.0
 
 
+def count_detector_runs(rec) -> dict[str, int]:
+    """Count the detector passes a recognizer makes (its real model still answers)."""
+    calls = {"n": 0}
+    run = rec.detector.run
+
+    def counted(tensor):
+        calls["n"] += 1
+        return run(tensor)
+
+    rec.detector.run = counted
+    return calls
+
+
 class _ScriptedDetector:
     """A detector model that answers each call with the next scripted outputs and records its inputs."""
 
@@ -266,14 +279,7 @@ def test_stills_read_close_up_plates_and_camera_frames_skip_the_extra_pass():
     assert stills.close_ups and not camera.close_ups
     assert Recognizer.from_config(RecognitionConfig(close_ups=True)).close_ups
     assert not Recognizer.from_config(RecognitionConfig(close_ups=False), stills=True).close_ups
-    calls = {"n": 0}
-    run = camera.detector.run
-
-    def counted(tensor):
-        calls["n"] += 1
-        return run(tensor)
-
-    camera.detector.run = counted
+    calls = count_detector_runs(camera)
     right = 0
     for seed in range(6):
         rng = np.random.default_rng(seed)
@@ -316,14 +322,7 @@ def test_loose_crops_are_read_from_the_plate_found_inside_them():
 
     rec = Recognizer.from_config(RecognitionConfig())
     off = Recognizer.from_config(RecognitionConfig(crop_search_below=None))
-    calls = {"n": 0}
-    run = rec.detector.run
-
-    def counted(tensor):
-        calls["n"] += 1
-        return run(tensor)
-
-    rec.detector.run = counted
+    calls = count_detector_runs(rec)
     tight, text = render_plate(np.random.default_rng(3), text="5TRW228", degrade=False)
     tight = cv2.resize(tight, (240, 120))
     [r] = rec.read_plate_images([tight])
