@@ -131,8 +131,8 @@ def decode(heat: np.ndarray, reg: np.ndarray, threshold: float, top_k: int = 100
     return boxes.reshape(-1, 4), scores.astype(np.float32)
 
 
-def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Pairwise IoU of Nx4 and Mx4 xyxy boxes."""
+def _overlaps(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Pairwise intersection areas of Nx4 and Mx4 xyxy boxes, and the boxes' own areas."""
     a = np.asarray(a, dtype=np.float32).reshape(-1, 4)
     b = np.asarray(b, dtype=np.float32).reshape(-1, 4)
     x1 = np.maximum(a[:, None, 0], b[None, :, 0])
@@ -140,8 +140,12 @@ def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     x2 = np.minimum(a[:, None, 2], b[None, :, 2])
     y2 = np.minimum(a[:, None, 3], b[None, :, 3])
     inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
-    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
-    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+    return inter, (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1]), (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+
+
+def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Pairwise IoU of Nx4 and Mx4 xyxy boxes."""
+    inter, area_a, area_b = _overlaps(a, b)
     union = area_a[:, None] + area_b[None, :] - inter
     return np.where(union > 0, inter / np.maximum(union, 1e-9), 0.0).astype(np.float32)
 
@@ -219,24 +223,17 @@ def find(model, frame: np.ndarray, threshold: float, nms_iou: float = 0.45, max_
 
 def one_per_plate(boxes: list[tuple[int, int, int, int]], confidences: list[float], iou: float = 0.45) -> list[int]:
     """Indices of the reads to keep when boxes overlap: of two boxes of about one size
-    (IoU >= `iou`) the surer read, and of a box lying half or more inside a larger one the
-    larger (a plate holds stickers, bolts and pieces of itself, never another plate)."""
-    a = np.asarray([(x, y, x + w, y + h) for x, y, w, h in boxes], np.float32).reshape(-1, 4)
-    area = np.maximum((a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1]), 1e-9)
-    ious = iou_matrix(a, a)
-    x1 = np.maximum(a[:, None, 0], a[None, :, 0])
-    y1 = np.maximum(a[:, None, 1], a[None, :, 1])
-    x2 = np.minimum(a[:, None, 2], a[None, :, 2])
-    y2 = np.minimum(a[:, None, 3], a[None, :, 3])
-    inside = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None) / area[:, None]  # share of i inside j
-    drop: set[int] = set()
-    for i in range(len(a)):
-        for j in range(len(a)):
-            if i == j or inside[i, j] < 0.5:
-                continue
-            if ious[i, j] >= iou:
-                if (confidences[i], -i) < (confidences[j], -j):
-                    drop.add(i)
-            elif area[i] < area[j]:
-                drop.add(i)
-    return [i for i in range(len(a)) if i not in drop]
+    (IoU >= `iou`) the surer read (the first of a tie), and of a box lying half or more inside a
+    larger one the larger (a plate holds stickers, bolts and pieces of itself, never another plate)."""
+    xyxy = np.asarray([(x, y, x + w, y + h) for x, y, w, h in boxes], np.float32).reshape(-1, 4)
+    inter, area, _ = _overlaps(xyxy, xyxy)
+    union = area[:, None] + area[None, :] - inter
+    inside = inter / np.maximum(area, 1e-9)[:, None] >= 0.5  # [i, j]: half of i or more lies in j
+    twin = inter >= iou * np.maximum(union, 1e-9)
+    conf = np.asarray(confidences, np.float64)
+    order = np.arange(len(conf))
+    surer = (conf[None, :] > conf[:, None]) | ((conf[None, :] == conf[:, None]) & (order[None, :] < order[:, None]))
+    larger = area[None, :] > area[:, None]
+    loses = inside & np.where(twin, surer, larger)
+    np.fill_diagonal(loses, False)
+    return [int(i) for i in np.flatnonzero(~loses.any(axis=1))]
