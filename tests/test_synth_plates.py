@@ -174,3 +174,13 @@ def test_roll_turns_the_plate_inside_the_box_that_encloses_it() -> None:
         rises.append(abs(left - right))
     assert max(rises) >= 3                             # turned
     assert max(rises) <= np.tan(np.radians(18)) * 48 + 2  # by no more than 18 degrees
+
+
+def test_the_test_command_installs_every_plate_font() -> None:
+    """CI starts from Debian's base: scripts/test must install each font folder the generator
+    draws from, or the tests would render other plates than training and the benchmarks do."""
+    from pathlib import Path
+
+    script = (Path(__file__).resolve().parents[1] / "scripts" / "test").read_text()
+    folders = {str(Path(f).parent) for f in plates.FONT_FILES}
+    assert folders and all(f"[ -f {folder}/" in script for folder in folders), folders
