@@ -184,3 +184,38 @@ def test_the_test_command_installs_every_plate_font() -> None:
     script = (Path(__file__).resolve().parents[1] / "scripts" / "test").read_text()
     folders = {str(Path(f).parent) for f in plates.FONT_FILES}
     assert folders and all(f"[ -f {folder}/" in script for folder in folders), folders
+
+
+def test_mixture_is_the_mean_of_its_members_probabilities_and_exports_as_one_model(tmp_path) -> None:
+    """An OCR mixture file is read by the runtime as one model: softmax of its output is the mean of the
+    members' softmaxes, and a warm start finds each member's weights in it again."""
+    torch = pytest.importorskip("torch")
+    import onnxruntime as ort
+
+    from models.ocr.export import export
+    from models.ocr.net import ARCHS, Mixture
+    from models.warmstart import load_folded_onnx
+
+    torch.manual_seed(0)
+    members = [ARCHS["ctc"]().eval() for _ in range(2)]
+    for m in members:  # trained-like batch norm, which export folds into the convolutions (and identical
+        for mod in m.modules():  # untrained folded biases would be merged into one tensor)
+            if isinstance(mod, (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d)):
+                mod.running_mean.uniform_(-0.2, 0.2)
+                mod.running_var.uniform_(0.5, 1.5)
+                mod.bias.data.uniform_(-0.1, 0.1)
+    mix = Mixture(members).eval()
+    x = torch.rand(3, 1, 64, 128)
+    with torch.no_grad():
+        want = torch.stack([torch.softmax(m(x), -1) for m in members]).mean(0)
+        got = torch.softmax(mix(x), -1)
+    assert torch.allclose(got, want, atol=1e-6)
+    path = tmp_path / "mix.onnx"
+    export(mix, path)
+    out = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {"image": x.numpy()})[0]
+    assert out.shape == (3, 32, 37)
+    assert np.allclose(np.exp(out).sum(-1), 1.0, atol=1e-5)
+    again = Mixture([ARCHS["ctc"](), ARCHS["ctc"]()])
+    load_folded_onnx(again, path, torch.rand(2, 1, 64, 128))  # raises if the outputs differ
+    with torch.no_grad():
+        assert torch.allclose(again.members[1](x), members[1](x), atol=1e-3)

@@ -6,6 +6,14 @@ generalises a little better than any one of them).
 
     python -m models.ocr.export models/runs/ocr/best.pt models/plate_ocr.onnx
     python -m models.ocr.export models/runs/ocr/step_1[46]000.pt models/plate_ocr.onnx
+
+`--join MEMBER` (repeatable) makes the file a mixture (`net.Mixture`): the
+checkpoints given first are one member, each MEMBER another: a shipped ONNX
+OCR file, or comma-separated checkpoints to average. The runtime reads it as
+one model of the same input and output.
+
+    python -m models.ocr.export models/runs/ft-B2/step_{3,4,5}000.pt models/plate_ocr.onnx \
+        --join old/plate_ocr.onnx
 """
 
 from __future__ import annotations
@@ -17,7 +25,7 @@ import numpy as np
 import torch
 
 from firmware.recognition.ocr import OCR_H, OCR_W
-from models.ocr.net import ARCHS
+from models.ocr.net import ARCHS, Mixture
 
 
 def export(model: torch.nn.Module, out: Path) -> None:
@@ -51,19 +59,46 @@ def average(states: list[dict]) -> dict:
     return out
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("checkpoint", type=Path, nargs="+", help="one checkpoint, or several to average")
-    ap.add_argument("out", type=Path)
-    a = ap.parse_args()
-    cks = [torch.load(c, map_location="cpu", weights_only=False) for c in a.checkpoint]
+def from_checkpoints(paths: list[Path]) -> tuple[torch.nn.Module, str]:
+    """The network of one run's checkpoints, weights averaged, and its architecture's name."""
+    cks = [torch.load(c, map_location="cpu", weights_only=False) for c in paths]
     archs = {ck.get("arch", "slots") for ck in cks}
     if len(archs) != 1:
         raise SystemExit(f"checkpoints of different architectures: {sorted(archs)}")
-    model = ARCHS[archs.pop()]()
+    arch = archs.pop()
+    model = ARCHS[arch]()
     model.load_state_dict(average([ck["model"] for ck in cks]))
-    export(model, a.out)
-    print(f"wrote {a.out} from {len(cks)} checkpoint(s)")
+    return model, arch
+
+
+def from_onnx(path: Path, arch: str) -> torch.nn.Module:
+    """A shipped OCR file as a network again (batch norm folded into its convolutions)."""
+    from models.warmstart import load_folded_onnx, onnx_input_shape
+
+    model = ARCHS[arch]()
+    load_folded_onnx(model, path, torch.rand(2, *onnx_input_shape(path)[1:]))
+    return model
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("checkpoint", type=Path, nargs="+", help="one checkpoint, or several to average")
+    ap.add_argument("out", type=Path)
+    ap.add_argument("--join", action="append", default=[], metavar="MEMBER",
+                    help="another member of a mixture: an ONNX OCR file or comma-separated checkpoints")
+    a = ap.parse_args()
+    model, arch = from_checkpoints(a.checkpoint)
+    members = [model]
+    for spec in a.join:
+        if spec.endswith(".onnx"):
+            members.append(from_onnx(Path(spec), arch))
+        else:
+            member, other = from_checkpoints([Path(p) for p in spec.split(",")])
+            if other != arch:
+                raise SystemExit(f"--join {spec}: architecture {other}, the first member's is {arch}")
+            members.append(member)
+    export(Mixture(members) if len(members) > 1 else model, a.out)
+    print(f"wrote {a.out} from {len(a.checkpoint)} checkpoint(s)" + (f", {len(members)} members" if a.join else ""))
 
 
 if __name__ == "__main__":

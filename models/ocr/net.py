@@ -9,6 +9,8 @@ assumed left-to-right. About 0.4 M parameters and 50 M multiply-adds for a
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 
@@ -103,3 +105,24 @@ class PlateCTC(nn.Module):
 
 ARCHS = {"slots": PlateOCR, "ctc": PlateCTC, "ctc-l": lambda: PlateCTC(widen=1.5),
          "ctc-2x": lambda: PlateCTC(upsample=2)}
+
+
+class Mixture(nn.Module):
+    """Several OCR networks read as one: the mean of their per-column probabilities.
+
+    Members trained apart (another seed, another order of the same data) err on
+    different crops; their mean is right more often than either. The output is
+    the mixture's log-probabilities, which are logits to the runtime (softmax
+    gives the mixture back), so the firmware reads it as one model of the same
+    shape. Written out (max, exp, sum, log) rather than as logsumexp, ops every
+    ONNX runtime and TensorRT parser knows. Members must share the output frames
+    (fine-tuned from one network, their CTC columns line up)."""
+
+    def __init__(self, members: list[nn.Module]) -> None:
+        super().__init__()
+        self.members = nn.ModuleList(members)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        logp = torch.stack([torch.log_softmax(m(x), -1) for m in self.members])  # M, N, T, classes
+        top = logp.max(0, keepdim=True).values
+        return (torch.log(torch.exp(logp - top).sum(0)) + top[0]) - math.log(len(self.members))
