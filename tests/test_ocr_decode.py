@@ -46,6 +46,16 @@ def test_us_format_prior_prefers_a_common_serial():
     assert ocr.decode(p, us_format_rules=True).plate == "7ABC123"
 
 
+def test_us_format_prior_outweighs_a_three_to_one_misread_but_not_a_clear_read():
+    """US_FORMAT_WEIGHT 4: a formatted text a third as likely as an unformatted one wins (W772UQ over W772U0
+    on a real crop), one a sixth as likely does not (a vanity plate read clearly stays as read)."""
+    close = probs_for("7ABC12O", 0.75, {6: ("3", 0.25)})
+    assert ocr.decode(close, us_format_rules=True).plate == "7ABC123"
+    clear = probs_for("7ABC12O", 0.86, {6: ("3", 0.14)})
+    r = ocr.decode(clear, us_format_rules=True)
+    assert r.plate == "7ABC12O"
+
+
 def test_normalise_and_encode():
     assert ocr.normalise(" 7abc-123 ") == "7ABC123"
     with pytest.raises(ValueError):
