@@ -219,3 +219,19 @@ def test_mixture_is_the_mean_of_its_members_probabilities_and_exports_as_one_mod
     load_folded_onnx(again, path, torch.rand(2, 1, 64, 128))  # raises if the outputs differ
     with torch.no_grad():
         assert torch.allclose(again.members[1](x), members[1](x), atol=1e-3)
+
+
+def test_lookalike_texts_put_lookalike_letters_where_the_format_wants_letters() -> None:
+    """Look-alike shards (`gen --lookalike-share`) teach O/Q/D against 0, I/T against 1, B against 8 by
+    shape: every text with letters has one of them, texts stay plate-length, and render keeps the label."""
+    rng = np.random.default_rng(3)
+    texts = [plates.lookalike_text(rng) for _ in range(300)]
+    assert all(1 <= len(t) <= 8 and t.isalnum() and t == t.upper() for t in texts)
+    with_letters = [t for t in texts if any(ch.isalpha() for ch in t)]
+    assert with_letters and all(any(ch in plates.LOOKALIKE_LETTERS for ch in t) for t in with_letters)
+    def oq_share(ts: list[str]) -> float:
+        return sum(ch in "OQ" for t in ts for ch in t) / sum(ch.isalpha() for t in ts for ch in t)
+
+    assert oq_share(texts) > 1.8 * oq_share([plates.random_text(rng) for _ in range(300)])  # 9.6 % against 4.5 %
+    img, label = plates.render_plate(rng, texts[0])
+    assert label == texts[0] and img.ndim == 3

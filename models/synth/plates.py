@@ -113,6 +113,27 @@ def random_text(rng: np.random.Generator) -> str:
     return "".join(out)
 
 
+# Letters that read as a digit or as each other on a worn or small plate (O/Q/D against 0, I/T against 1, B against
+# 8, E against F, S against 5, Z against 2, G against 6): a look-alike text puts them where the format wants a
+# letter, beside digits that resemble them, so the network learns their shapes rather than the rarity prior.
+LOOKALIKE_LETTERS = "OQDITBEFSZG"
+LOOKALIKE_DIGITS = "0185260"
+
+
+def lookalike_text(rng: np.random.Generator, share: float = 0.4) -> str:
+    """A plate text in a common US format (as `random_text`) whose letters and digits are each, with
+    probability `share`, drawn from the look-alike sets; at least one look-alike letter when it has letters."""
+    text = list(random_text(rng))
+    letters = [i for i, ch in enumerate(text) if ch.isalpha()]
+    for i, ch in enumerate(text):
+        if rng.random() < share:
+            text[i] = (LOOKALIKE_LETTERS if ch.isalpha() else LOOKALIKE_DIGITS)[rng.integers(
+                len(LOOKALIKE_LETTERS) if ch.isalpha() else len(LOOKALIKE_DIGITS))]
+    if letters and not any(text[i] in LOOKALIKE_LETTERS for i in letters):
+        text[letters[rng.integers(len(letters))]] = LOOKALIKE_LETTERS[rng.integers(len(LOOKALIKE_LETTERS))]
+    return "".join(text)
+
+
 @lru_cache(maxsize=None)
 def _fonts() -> list[str]:
     return [f for f in FONT_FILES if os.path.exists(f)]
