@@ -150,6 +150,12 @@ class RecognitionConfig(Section):
         description="also search each image shrunk to half its fit, for plates filling a third or more of it "
                     "(close-up photos; one more detector pass per image); none: on for still images "
                     "(polewatch recognize, eval), off for the camera's frames, whose plates the pole's framing keeps small")
+    roll_look: bool | None = Field(
+        None,
+        description="plates read under 0.8 are read again turned back 10 and 16 degrees either way, and a turned "
+                    "read that is much surer (by 0.35, and 0.85 or more) replaces the read (plates rolled in a "
+                    "hand-held photo; four more crops read per unsure plate); none: on for still images "
+                    "(polewatch recognize, eval), off for the camera's frames, which a level pole keeps level")
     nms_iou: float = Field(0.45, gt=0, lt=1)
     max_plates: int = Field(16, ge=1, le=256)
     top_n: int = Field(5, ge=1, le=50)

@@ -293,6 +293,41 @@ def test_stills_read_close_up_plates_and_camera_frames_skip_the_extra_pass():
     assert calls["n"] == 6
 
 
+def test_stills_read_rolled_plates_turned_back_and_level_plates_as_before():
+    """The roll look (stills only by default): synthetic plates rolled 15 degrees either way read better
+    turned back, and no level plate's read changes."""
+    pytest.importorskip("onnxruntime")
+    import cv2
+
+    from firmware.config import RecognitionConfig
+    from firmware.recognition import Recognizer
+    from models.synth.plates import render_plate
+
+    on = Recognizer.from_config(RecognitionConfig(), stills=True)
+    off = Recognizer.from_config(RecognitionConfig(roll_look=False), stills=True)
+    assert on.roll_look and not Recognizer.from_config(RecognitionConfig()).roll_look
+
+    def rolled(plate: np.ndarray, deg: float) -> np.ndarray:
+        h, w = plate.shape[:2]
+        M = cv2.getRotationMatrix2D((w / 2, h / 2), deg, 1.0)
+        W, H = int(w * abs(M[0, 0]) + h * abs(M[0, 1])), int(w * abs(M[0, 1]) + h * abs(M[0, 0]))
+        M[0, 2] += W / 2 - w / 2
+        M[1, 2] += H / 2 - h / 2
+        return cv2.warpAffine(plate, M, (W, H), borderValue=(60, 60, 60))
+
+    right = {"on": 0, "off": 0}
+    for seed in range(20):
+        rng = np.random.default_rng(seed)
+        plate, text = render_plate(rng, None, False, degrade=False)
+        plate = cv2.resize(plate, (160, int(160 * plate.shape[0] / plate.shape[1])), interpolation=cv2.INTER_AREA)
+        assert on.read_plate_images([plate])[0].plate == off.read_plate_images([plate])[0].plate
+        for deg in (15, -15):
+            img = rolled(plate, deg)
+            right["on"] += on.read_plate_images([img])[0].plate == text
+            right["off"] += off.read_plate_images([img])[0].plate == text
+    assert right["on"] >= right["off"] + 3, right  # measured: 36 against 32 of 40
+
+
 def test_choose_keeps_one_read_per_plate_best_first():
     """`read_frame`'s choice among a frame's reads: the band's rules, then one read per plate."""
     pytest.importorskip("onnxruntime")

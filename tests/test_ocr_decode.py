@@ -110,3 +110,24 @@ def test_second_views_zoom_in_and_pad_out():
     assert zoomed.shape == (88, 184, 3) and padded.shape == (112, 216, 3)
     tiny = np.zeros((6, 10), np.uint8)
     assert ocr.second_views(tiny)[0].shape == tiny.shape  # too small to zoom: kept as it is
+
+
+def test_unrolled_views_turn_a_rolled_plate_level_and_cut_it_to_the_plate():
+    """A white 2:1 plate rolled 15 degrees in its axis-aligned box: the view turned back 16 degrees the
+    right way is nearly all plate, the wrong way and the box as cut much less so."""
+    import cv2
+
+    w, h = 160, 80
+    plate = np.full((h, w, 3), 255, np.uint8)
+    M = cv2.getRotationMatrix2D((w / 2, h / 2), 15, 1.0)
+    W, H = int(w * abs(M[0, 0]) + h * abs(M[0, 1])), int(w * abs(M[0, 1]) + h * abs(M[0, 0]))
+    M[0, 2] += W / 2 - w / 2
+    M[1, 2] += H / 2 - h / 2
+    crop = cv2.warpAffine(plate, M, (W, H), borderValue=(0, 0, 0))
+    views = ocr.unrolled_views(crop)
+    assert len(views) == 2 * len(ocr.ROLL_LOOK_DEGREES)  # each angle both ways
+    white = [float((v > 127).mean()) for v in views]
+    assert float((crop > 127).mean()) < 0.7
+    assert white[3] > 0.93 and white[3] > white[2] + 0.2   # 16 degrees back the right way (clockwise), the wrong way
+    level = np.full((40, 160, 3), 255, np.uint8)          # a box too flat to hold a plate rolled 16 degrees
+    assert len(ocr.unrolled_views(level)) == 2

@@ -32,6 +32,12 @@ CROP_W, CROP_H = 256, 128  # rectified plate crop handed to the OCR (then resize
 # this surely and covers this share of the image (month and year stickers cover 2-3 %): docs/recognition.md
 LOOSE_CROP_READ = 0.8
 LOOSE_CROP_AREA = 0.12
+# the roll look (stills): reads under ROLL_LOOK_BELOW are read again turned back (ocr.unrolled_views); a turned
+# read replaces the read when it is surer by ROLL_LOOK_GAIN and at least ROLL_LOOK_READ (a level plate's unsure
+# read turned 10 degrees can read confidently wrong: docs/recognition.md)
+ROLL_LOOK_BELOW = 0.8
+ROLL_LOOK_GAIN = 0.35
+ROLL_LOOK_READ = 0.85
 
 
 class RecognitionError(ValueError):
@@ -111,6 +117,7 @@ class Recognizer:
         self.models = models
         # close-up pass (detect.find): still photos can hold a plate of any size, a pole camera's frames cannot
         self.close_ups = cfg.close_ups if cfg.close_ups is not None else stills
+        self.roll_look = cfg.roll_look if cfg.roll_look is not None else stills  # a pole is mounted level
         missing = {"detector", "ocr"} - models.keys()
         if missing:
             raise ModelMissing(f"manifest lacks model(s): {', '.join(sorted(missing))}")
@@ -208,6 +215,8 @@ class Recognizer:
         readings = [self.decode(p, self.cfg.top_n, us_format_rules=self.cfg.us_format_rules) for p in probs]
         if self.cfg.second_look_below is not None:
             self._second_look(crops, probs, readings, self.cfg.second_look_below)
+        if self.roll_look:
+            self._roll_look(crops, probs, readings)
         results: list[PlateResult] = []
         for k, r in enumerate(readings):
             box = boxes[k] if boxes else (0, 0, crops[k].shape[1], crops[k].shape[0])
@@ -238,6 +247,27 @@ class Recognizer:
         for j, k in enumerate(again):
             readings[k] = ocr.fuse([probs[k], vprobs[2 * j], vprobs[2 * j + 1]], self.decode,
                                    self.cfg.top_n, self.cfg.us_format_rules)
+
+    def _roll_look(self, crops: list[np.ndarray], probs: list[np.ndarray], readings: list[ocr.Reading]) -> None:
+        """Read the unsure plates again turned back either way (in place): a plate rolled in a
+        photo reads far better level. Only a much surer turned read replaces the read, so a level
+        plate keeps its own (rolled 15 degrees: 45 -> 49 and 48 -> 49 of 80, level 76 of 80 either way)."""
+        again = [k for k, r in enumerate(readings) if r.confidence < ROLL_LOOK_BELOW]
+        views = [ocr.unrolled_views(crops[k]) for k in again]
+        flat = [v for vs in views for v in vs]
+        if not flat:
+            return
+        vprobs = self._probs(flat)
+        j = 0
+        for k, vs in zip(again, views):
+            turned = [(self.decode(p, self.cfg.top_n, us_format_rules=self.cfg.us_format_rules), p)
+                      for p in vprobs[j: j + len(vs)]]
+            j += len(vs)
+            if not turned:
+                continue
+            best, p = max(turned, key=lambda rp: rp[0].confidence)
+            if best.plate and best.confidence >= max(ROLL_LOOK_READ, readings[k].confidence + ROLL_LOOK_GAIN):
+                readings[k], probs[k] = best, p
 
     def candidates(self, frame: np.ndarray, floor: float | None = None,
                    close_ups: bool | None = None) -> list[PlateResult]:
