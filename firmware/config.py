@@ -152,10 +152,11 @@ class RecognitionConfig(Section):
                     "(polewatch recognize, eval), off for the camera's frames, whose plates the pole's framing keeps small")
     roll_look: bool | None = Field(
         None,
-        description="plates read under 0.8 are read again turned back 10 and 16 degrees either way, and a turned "
-                    "read that is much surer (by 0.35, and 0.85 or more) replaces the read (plates rolled in a "
-                    "hand-held photo; four more crops read per unsure plate); none: on for still images "
-                    "(polewatch recognize, eval), off for the camera's frames, which a level pole keeps level")
+        description="rolled plates (a hand-held photo): the image turned 15 degrees either way is searched for "
+                    "plates the upright passes missed (two more detector passes), and plates read under 0.8 are read "
+                    "again turned back 10 and 16 degrees either way, a much surer turned read (by 0.35, and 0.85 or "
+                    "more) replacing the read; none: on for still images (polewatch recognize, eval), off for the "
+                    "camera's frames, which a level pole keeps level")
     nms_iou: float = Field(0.45, gt=0, lt=1)
     max_plates: int = Field(16, ge=1, le=256)
     top_n: int = Field(5, ge=1, le=50)

@@ -201,24 +201,82 @@ ZOOM_OUT = 0.5  # the close-up pass: the frame at half its fit in the detector i
 CLOSE_UP_INPUT_PX = 160.0  # plates at least this wide in the full-fit input come from the close-up pass
 
 
+ROLL_PASS_DEGREES = (15.0, -15.0)  # the roll passes: the frame turned so that a plate rolled this far lies level
+
+
+def _turned(frame: np.ndarray, deg: float) -> tuple[np.ndarray, np.ndarray]:
+    """The frame turned by `deg` (counter-clockwise) on a canvas that holds all of it, and the
+    2x3 affine map from the turned image back to the frame."""
+    h, w = frame.shape[:2]
+    M = cv2.getRotationMatrix2D((w / 2, h / 2), deg, 1.0)
+    c, s = abs(M[0, 0]), abs(M[0, 1])
+    W, H = int(round(w * c + h * s)), int(round(w * s + h * c))
+    M[0, 2] += W / 2 - w / 2
+    M[1, 2] += H / 2 - h / 2
+    turned = cv2.warpAffine(frame, M, (W, H), flags=cv2.INTER_LINEAR, borderValue=(PAD_VALUE,) * 3)
+    return turned, cv2.invertAffineTransform(M)
+
+
+def roll_passes(model, frame: np.ndarray, threshold: float, found: list[Detection], nms_iou: float = 0.45,
+                max_plates: int = 16) -> list[Detection]:
+    """Plates the upright pass missed because they are rolled: the detector's boxes are
+    axis-aligned and it learnt plates rolled a few degrees, so a plate rolled 15 degrees in a
+    photo is often not found (58 of 80 against 80 level: docs/recognition.md). The frame is
+    turned by each of ROLL_PASS_DEGREES and searched again; a plate found there comes back with
+    its four corners in the frame (so its crop is cut level) and its enclosing box, and only where
+    no detection of `found` is (a level plate found turned would come back as a slanted crop)."""
+    taken = np.asarray([(d.box[0], d.box[1], d.box[0] + d.box[2], d.box[1] + d.box[3]) for d in found],
+                       np.float32).reshape(-1, 4)
+    grey = to_grey(frame)
+    H, W = grey.shape
+    in_h, in_w = DETECTOR_INPUT
+    out: list[Detection] = []
+    for deg in ROLL_PASS_DEGREES:
+        # turn the frame already shrunk to the turned canvas's fit: a full-size turn costs more than the pass
+        c, s = abs(np.cos(np.radians(deg))), abs(np.sin(np.radians(deg)))
+        f = min(in_w / (W * c + H * s), in_h / (W * s + H * c))
+        small = cv2.resize(grey, (max(8, int(round(W * f))), max(8, int(round(H * f)))),
+                           interpolation=cv2.INTER_AREA if f < 1 else cv2.INTER_LINEAR)
+        fx, fy = small.shape[1] / W, small.shape[0] / H
+        turned, back = _turned(small, deg)
+        tensor, lb = preprocess(turned)
+        for d in postprocess(model.run(tensor), lb, threshold, nms_iou, max_plates):
+            x, y, w, h = d.box
+            quad = np.float32([[x, y], [x + w, y], [x + w, y + h], [x, y + h]])
+            corners = (quad @ back[:, :2].T + back[:, 2]) / np.float32([fx, fy])
+            x0, y0 = np.clip(corners.min(0), 0, [W - 1, H - 1])
+            x1, y1 = np.clip(corners.max(0), 0, [W, H])
+            if x1 - x0 < _MIN_BOX_PX or y1 - y0 < _MIN_BOX_PX:
+                continue
+            cx, cy = corners.mean(0)
+            inside = (taken[:, 0] <= cx) & (cx <= taken[:, 2]) & (taken[:, 1] <= cy) & (cy <= taken[:, 3])
+            if inside.any():
+                continue
+            out.append(Detection((int(x0), int(y0), int(x1 - x0), int(y1 - y0)), d.score, corners.astype(np.float32)))
+    return out
+
+
 def find(model, frame: np.ndarray, threshold: float, nms_iou: float = 0.45, max_plates: int = 16,
-         close_ups: bool = False) -> list[Detection]:
+         close_ups: bool = False, rolls: bool = False) -> list[Detection]:
     """The plates a detector model (anything with the runtimes' `run(tensor) -> outputs`) finds in a frame.
 
     With `close_ups`, a second pass looks at the frame shrunk to half its fit: the detector
     learnt plates up to about a quarter of its input wide, and one filling half a still (a
     close-up photo) is found in pieces or not at all (docs/recognition.md). Only the plates that
     pass finds large (`CLOSE_UP_INPUT_PX` or more at full fit) are added; both passes' boxes of
-    one plate are read, and `one_per_plate` keeps one read of it.
+    one plate are read, and `one_per_plate` keeps one read of it. With `rolls`, the frame turned
+    either way is searched for rolled plates the other passes missed (`roll_passes`, two more
+    detector passes: about 22 ms a photo here).
     """
     tensor, lb = preprocess(frame)
     dets = postprocess(model.run(tensor), lb, threshold, nms_iou, max_plates)
-    if not close_ups:
-        return dets
-    tensor, zlb = preprocess(frame, ZOOM_OUT)
-    min_w = CLOSE_UP_INPUT_PX / lb.scale  # frame pixels
-    big = [d for d in postprocess(model.run(tensor), zlb, threshold, nms_iou, max_plates) if d.box[2] >= min_w]
-    return sorted(dets + big, key=lambda d: -d.score)[:max_plates]
+    if close_ups:
+        tensor, zlb = preprocess(frame, ZOOM_OUT)
+        min_w = CLOSE_UP_INPUT_PX / lb.scale  # frame pixels
+        dets += [d for d in postprocess(model.run(tensor), zlb, threshold, nms_iou, max_plates) if d.box[2] >= min_w]
+    if rolls:
+        dets += roll_passes(model, frame, threshold, dets, nms_iou, max_plates)
+    return sorted(dets, key=lambda d: -d.score)[:max_plates]
 
 
 def one_per_plate(boxes: list[tuple[int, int, int, int]], confidences: list[float], iou: float = 0.45) -> list[int]:
