@@ -185,7 +185,7 @@ def second_views(crop: np.ndarray) -> list[np.ndarray]:
     return [zoomed, padded]
 
 
-ROLL_LOOK_DEGREES = (10.0, 16.0)  # a plate rolled 15 degrees reads 45-48 of 80 as cut, against 73 level
+ROLL_LOOK_DEGREES = (10.0, 16.0)  # the roll look's turns (docs/recognition.md: rolled plates)
 
 
 def unrolled_views(crop: np.ndarray) -> list[np.ndarray]:
