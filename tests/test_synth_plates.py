@@ -176,6 +176,23 @@ def test_roll_turns_the_plate_inside_the_box_that_encloses_it() -> None:
     assert max(rises) <= np.tan(np.radians(18)) * 48 + 2  # by no more than 18 degrees
 
 
+def test_smear_blurs_along_the_road_or_lowers_the_resolution() -> None:
+    """Training's smear augmentation: same size and type, and a crisp vertical edge comes out softer."""
+    pytest.importorskip("torch")  # models.ocr.train imports it
+    from models.ocr.train import smear
+
+    img = np.full((64, 128), 230, np.uint8)
+    img[:, 64:] = 20  # one vertical edge: a stroke of a character
+    rng = np.random.default_rng(2)
+    widths = []
+    for _ in range(12):
+        out = smear(rng, img)
+        assert out.shape == img.shape and out.dtype == np.uint8
+        widths.append(int(((out[32] > 40) & (out[32] < 210)).sum()))  # pixels of the edge's ramp
+    assert int(((img[32] > 40) & (img[32] < 210)).sum()) == 0  # the edge as drawn has no ramp
+    assert max(widths) >= 3                                    # smeared, it has one
+
+
 def test_the_test_command_installs_every_plate_font() -> None:
     """CI starts from Debian's base: scripts/test must install each font folder the generator
     draws from, or the tests would render other plates than training and the benchmarks do."""

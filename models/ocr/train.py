@@ -158,6 +158,26 @@ def roll(rng: np.random.Generator, img: np.ndarray, max_deg: float) -> np.ndarra
     return cv2.resize(turned[y0:y0 + bh, x0:x0 + bw], (w, h), interpolation=cv2.INTER_AREA)
 
 
+def smear(rng: np.random.Generator, img: np.ndarray) -> np.ndarray:
+    """A crop as a moving car or a far plate leaves it: motion blur along the road (3-9 px, within
+    12 degrees of level) or a resolution of 36-72 px across, often both. Blurred plates are a third
+    of the scenes-ca hold-out's misreads."""
+    h, w = img.shape
+    out = img
+    if rng.random() < 0.7:
+        n = int(rng.integers(3, 10))
+        k = np.zeros((n, n), np.float32)
+        k[n // 2, :] = 1.0
+        M = cv2.getRotationMatrix2D((n / 2 - 0.5, n / 2 - 0.5), rng.uniform(-12, 12), 1.0)
+        k = cv2.warpAffine(k, M, (n, n))
+        out = cv2.filter2D(out, -1, k / max(float(k.sum()), 1e-6), borderType=cv2.BORDER_REPLICATE)
+    if rng.random() < 0.6:
+        sw = int(rng.integers(36, 73))
+        sh = max(8, int(round(sw * h / w)))
+        out = cv2.resize(cv2.resize(out, (sw, sh), interpolation=cv2.INTER_AREA), (w, h), interpolation=cv2.INTER_LINEAR)
+    return out
+
+
 def fit_shard(images: np.ndarray) -> np.ndarray:
     """Shard crops at the OCR's input size: shards rendered for another size are resized,
     so one set of rendered plates serves models of several input widths."""
@@ -170,10 +190,10 @@ class Mixer:
     """Draws mixed batches from synthetic shards and real crop pools."""
 
     def __init__(self, synth_dir: Path, real: list[tuple[np.ndarray, np.ndarray, float]], seed: int,
-                 roll_share: float = 0.0, roll_deg: float = 18.0) -> None:
+                 roll_share: float = 0.0, roll_deg: float = 18.0, smear_share: float = 0.0) -> None:
         self.synth_dir = synth_dir
         self.real = real
-        self.roll_share, self.roll_deg = roll_share, roll_deg
+        self.roll_share, self.roll_deg, self.smear_share = roll_share, roll_deg, smear_share
         self.rng = np.random.default_rng(seed)
         self.synth_x = np.zeros((0, OCR_H, OCR_W), np.uint8)
         self.synth_y = np.zeros((0, SLOTS), np.int64)
@@ -206,6 +226,8 @@ class Mixer:
             idx = self.rng.integers(0, len(self.synth_x), n_synth)
             imgs += [augment(self.rng, self.synth_x[i], 0.5) for i in idx]
             labs += [self.synth_y[i] for i in idx]
+        if self.smear_share:
+            imgs = [smear(self.rng, im) if self.rng.random() < self.smear_share else im for im in imgs]
         if self.roll_share:
             imgs = [roll(self.rng, im, self.roll_deg) if self.rng.random() < self.roll_share else im for im in imgs]
         x = torch.from_numpy(np.stack(imgs)[:, None].astype(np.float32) / 255.0)
@@ -290,6 +312,8 @@ def main() -> None:
     ap.add_argument("--roll-share", type=float, default=0.0,
                     help="share of each batch shown rolled in the image plane, framed as the detector frames it")
     ap.add_argument("--roll-deg", type=float, default=18.0, help="largest roll, degrees")
+    ap.add_argument("--smear-share", type=float, default=0.0,
+                    help="share of each batch shown motion-blurred or at low resolution (train.smear)")
     ap.add_argument("--all-us", action="store_true",
                     help="train on both halves of us-crops-dev and scenes-ca (the shipping run of a recipe "
                          "chosen on the split: the validation figures printed are then training figures)")
@@ -322,7 +346,7 @@ def main() -> None:
         pools.append((ca[0], ca[1], args.ca_share))
     ca_hold_names = {n for n in os.listdir(DATASETS / "scenes-ca") if ca_half(n) == "holdout"}
     ca_hold = load_scene_crops(DATASETS / "scenes-ca", ca_hold_names, (-0.03,))
-    mixer = Mixer(args.synth, pools, args.seed, args.roll_share, args.roll_deg)
+    mixer = Mixer(args.synth, pools, args.seed, args.roll_share, args.roll_deg, args.smear_share)
 
     model = ARCHS[args.arch]()
     ctc = isinstance(model, PlateCTC)
