@@ -46,6 +46,12 @@ def onnx_input_shape(onnx_path: Path) -> list[int | str]:
     return [d.dim_value if d.HasField("dim_value") else d.dim_param for d in dims]
 
 
+def load_shipped_ocr(model: nn.Module, onnx_path: Path) -> None:
+    """`load_folded_onnx` for an OCR file (one network or a mixture), checked on an example of the
+    file's own input shape: it may be narrower than `OCR_W`, the network being fully convolutional."""
+    load_folded_onnx(model, onnx_path, torch.rand(2, *onnx_input_shape(onnx_path)[1:]))
+
+
 def load_folded_onnx(model: nn.Module, onnx_path: Path, example: torch.Tensor,
                      outputs: Callable[[nn.Module, torch.Tensor], list[np.ndarray]] | None = None,
                      tolerance: float = 1e-3) -> None:

@@ -73,10 +73,10 @@ def from_checkpoints(paths: list[Path]) -> tuple[torch.nn.Module, str]:
 
 def from_onnx(path: Path, arch: str) -> torch.nn.Module:
     """A shipped OCR file as a network again (batch norm folded into its convolutions)."""
-    from models.warmstart import load_folded_onnx, onnx_input_shape
+    from models.warmstart import load_shipped_ocr
 
     model = ARCHS[arch]()
-    load_folded_onnx(model, path, torch.rand(2, *onnx_input_shape(path)[1:]))
+    load_shipped_ocr(model, path)
     return model
 
 

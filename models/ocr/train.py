@@ -363,8 +363,7 @@ def main() -> None:
         mixer.rng = np.random.default_rng(args.seed + step)
         log.info("resumed from %s at step %d (best %.4f)", last, step, best)
     elif args.init_onnx:
-        shape = warmstart.onnx_input_shape(args.init_onnx)  # may be narrower than OCR_W: the network is fully convolutional
-        warmstart.load_folded_onnx(model, args.init_onnx, torch.rand(2, *shape[1:]))
+        warmstart.load_shipped_ocr(model, args.init_onnx)
         log.info("warm start from %s", args.init_onnx)
     elif args.init_ckpt:
         missing = start_from(model, torch.load(args.init_ckpt, map_location="cpu", weights_only=False)["model"])
