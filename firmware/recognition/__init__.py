@@ -234,6 +234,16 @@ class Recognizer:
             probs.extend(ocr.softmax(logits, self.temperature))
         return probs
 
+    def _views_probs(self, crops: list[np.ndarray], again: list[int], views_of) -> list[list[np.ndarray]]:
+        """The probabilities of `views_of(crop)` for each crop in `again`, all read in one OCR batch."""
+        views = [views_of(crops[k]) for k in again]
+        flat = self._probs([v for vs in views for v in vs]) if any(views) else []
+        out, j = [], 0
+        for vs in views:
+            out.append(flat[j: j + len(vs)])
+            j += len(vs)
+        return out
+
     def _second_look(self, crops: list[np.ndarray], probs: list[np.ndarray], readings: list[ocr.Reading],
                      gate: float) -> None:
         """Re-read the unsure plates framed two more ways and pool the three readings (in place).
@@ -242,32 +252,18 @@ class Recognizer:
         of a crop that reads as nothing would turn grilles into phantom reads.
         """
         again = [k for k, r in enumerate(readings) if r.plate and r.confidence < gate]
-        if not again:
-            return
-        vprobs = self._probs([v for k in again for v in ocr.second_views(crops[k])])
-        for j, k in enumerate(again):
-            readings[k] = ocr.fuse([probs[k], vprobs[2 * j], vprobs[2 * j + 1]], self.decode,
-                                   self.cfg.top_n, self.cfg.us_format_rules)
+        for k, views in zip(again, self._views_probs(crops, again, ocr.second_views)):
+            readings[k] = ocr.fuse([probs[k], *views], self.decode, self.cfg.top_n, self.cfg.us_format_rules)
 
     def _roll_look(self, crops: list[np.ndarray], probs: list[np.ndarray], readings: list[ocr.Reading]) -> None:
         """Read the unsure plates again turned back either way (in place): a plate rolled in a
         photo reads far better level. Only a much surer turned read replaces the read, so a level
         plate keeps its own (rolled 15 degrees: 45 -> 49 and 48 -> 49 of 80, level 76 of 80 either way)."""
         again = [k for k, r in enumerate(readings) if r.confidence < ROLL_LOOK_BELOW]
-        views = [ocr.unrolled_views(crops[k]) for k in again]
-        flat = [v for vs in views for v in vs]
-        if not flat:
-            return
-        vprobs = self._probs(flat)
-        j = 0
-        for k, vs in zip(again, views):
-            turned = [(self.decode(p, self.cfg.top_n, us_format_rules=self.cfg.us_format_rules), p)
-                      for p in vprobs[j: j + len(vs)]]
-            j += len(vs)
-            if not turned:
-                continue
-            best, p = max(turned, key=lambda rp: rp[0].confidence)
-            if best.plate and best.confidence >= max(ROLL_LOOK_READ, readings[k].confidence + ROLL_LOOK_GAIN):
+        for k, views in zip(again, self._views_probs(crops, again, ocr.unrolled_views)):
+            turned = [(self.decode(p, self.cfg.top_n, us_format_rules=self.cfg.us_format_rules), p) for p in views]
+            best, p = max(turned, key=lambda rp: rp[0].confidence, default=(None, None))
+            if best and best.plate and best.confidence >= max(ROLL_LOOK_READ, readings[k].confidence + ROLL_LOOK_GAIN):
                 readings[k], probs[k] = best, p
 
     def candidates(self, frame: np.ndarray, floor: float | None = None,
