@@ -270,6 +270,8 @@ def find(model, frame: np.ndarray, threshold: float, nms_iou: float = 0.45, max_
     """
     tensor, lb = preprocess(frame)
     dets = postprocess(model.run(tensor), lb, threshold, nms_iou, max_plates)
+    if not (close_ups or rolls):  # a camera frame: one pass, already best first
+        return dets
     if close_ups:
         tensor, zlb = preprocess(frame, ZOOM_OUT)
         min_w = CLOSE_UP_INPUT_PX / lb.scale  # frame pixels
