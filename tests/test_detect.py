@@ -293,6 +293,19 @@ def test_stills_read_close_up_plates_and_camera_frames_skip_the_extra_pass():
     assert calls["n"] == 6
 
 
+def _rolled(plate: np.ndarray, deg: float, border: tuple[int, int, int] = (0, 0, 0)) -> tuple[np.ndarray, np.ndarray]:
+    """`plate` rolled `deg` degrees (counter-clockwise) on the canvas that just holds it, and its mask."""
+    import cv2
+
+    h, w = plate.shape[:2]
+    M = cv2.getRotationMatrix2D((w / 2, h / 2), deg, 1.0)
+    W, H = int(w * abs(M[0, 0]) + h * abs(M[0, 1])), int(w * abs(M[0, 1]) + h * abs(M[0, 0]))
+    M[0, 2] += W / 2 - w / 2
+    M[1, 2] += H / 2 - h / 2
+    return (cv2.warpAffine(plate, M, (W, H), borderValue=border),
+            cv2.warpAffine(np.full((h, w), 255, np.uint8), M, (W, H)))
+
+
 def test_stills_read_rolled_plates_turned_back_and_level_plates_as_before():
     """The roll look (stills only by default): synthetic plates rolled 15 degrees either way read better
     turned back, and no level plate's read changes."""
@@ -307,14 +320,6 @@ def test_stills_read_rolled_plates_turned_back_and_level_plates_as_before():
     off = Recognizer.from_config(RecognitionConfig(roll_look=False), stills=True)
     assert on.roll_look and not Recognizer.from_config(RecognitionConfig()).roll_look
 
-    def rolled(plate: np.ndarray, deg: float) -> np.ndarray:
-        h, w = plate.shape[:2]
-        M = cv2.getRotationMatrix2D((w / 2, h / 2), deg, 1.0)
-        W, H = int(w * abs(M[0, 0]) + h * abs(M[0, 1])), int(w * abs(M[0, 1]) + h * abs(M[0, 0]))
-        M[0, 2] += W / 2 - w / 2
-        M[1, 2] += H / 2 - h / 2
-        return cv2.warpAffine(plate, M, (W, H), borderValue=(60, 60, 60))
-
     right = {"on": 0, "off": 0}
     for seed in range(20):
         rng = np.random.default_rng(seed)
@@ -322,7 +327,7 @@ def test_stills_read_rolled_plates_turned_back_and_level_plates_as_before():
         plate = cv2.resize(plate, (160, int(160 * plate.shape[0] / plate.shape[1])), interpolation=cv2.INTER_AREA)
         assert on.read_plate_images([plate])[0].plate == off.read_plate_images([plate])[0].plate
         for deg in (15, -15):
-            img = rolled(plate, deg)
+            img = _rolled(plate, deg, (60, 60, 60))[0]
             right["on"] += on.read_plate_images([img])[0].plate == text
             right["off"] += off.read_plate_images([img])[0].plate == text
     assert right["on"] >= right["off"] + 3, right  # measured: 36 against 32 of 40
@@ -330,15 +335,9 @@ def test_stills_read_rolled_plates_turned_back_and_level_plates_as_before():
 
 def _paste_rolled(frame: np.ndarray, plate: np.ndarray, deg: float, x0: int, y0: int) -> tuple[float, float]:
     """Paste `plate` rolled `deg` degrees (counter-clockwise) into `frame` at (x0, y0); its centre."""
-    import cv2
-
-    h, w = plate.shape[:2]
-    M = cv2.getRotationMatrix2D((w / 2, h / 2), deg, 1.0)
-    W, H = int(w * abs(M[0, 0]) + h * abs(M[0, 1])), int(w * abs(M[0, 1]) + h * abs(M[0, 0]))
-    M[0, 2] += W / 2 - w / 2
-    M[1, 2] += H / 2 - h / 2
-    rp = cv2.warpAffine(plate, M, (W, H))
-    m = cv2.warpAffine(np.full((h, w), 255, np.uint8), M, (W, H))[..., None] / 255.0
+    rp, mask = _rolled(plate, deg)
+    H, W = mask.shape
+    m = mask[..., None] / 255.0
     frame[y0:y0 + H, x0:x0 + W] = (rp * m + frame[y0:y0 + H, x0:x0 + W] * (1 - m)).astype(np.uint8)
     return x0 + W / 2, y0 + H / 2
 
