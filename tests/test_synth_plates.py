@@ -153,6 +153,9 @@ def test_plate_fonts_tell_the_texts_letters_from_their_lookalike_digits() -> Non
     # texts without those letters keep every font, ambiguous ones included
     anyfont = {plates._font_choice(rng, "123ACE")[0] for _ in range(600)}
     assert "hershey:1" in anyfont
+    # unchecked (`gen --unchecked-font-share`, as 0.5.0 was trained): the O may be drawn like a 0
+    unchecked = {plates._font_choice(rng, "QOB1I80", font_check=False) for _ in range(600)}
+    assert any(plates.ambiguous_letters(f, b) & set("QOB1I80") for f, b in unchecked)
 
 
 def test_roll_turns_the_plate_inside_the_box_that_encloses_it() -> None:

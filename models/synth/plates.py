@@ -213,15 +213,16 @@ def ambiguous_letters(font: str, bold: int) -> frozenset[str]:
     return frozenset(ch for ch, (digit, bar) in LOOKALIKE.items() if glyph_overlap(font, bold, ch, digit) > bar)
 
 
-def _font_choice(rng: np.random.Generator, text: str = "") -> tuple[str, int]:
-    """A font and extra stroke for the registration, one that tells `text`'s letters from digits."""
+def _font_choice(rng: np.random.Generator, text: str = "", font_check: bool = True) -> tuple[str, int]:
+    """A font and extra stroke for the registration, one that tells `text`'s letters from digits
+    (any font when not `font_check`)."""
     fonts = _fonts()
     for _ in range(12):
         if rng.random() < 0.35 or not fonts:
             font, bold = f"hershey:{rng.integers(len(HERSHEY))}", int(rng.integers(0, len(HERSHEY_BOLD)))
         else:
             font, bold = fonts[rng.integers(len(fonts))], int(rng.choice(FONT_BOLD))
-        if not ambiguous_letters(font, bold) & set(text):
+        if not font_check or not ambiguous_letters(font, bold) & set(text):
             return font, bold
     clear = [(f, b) for f in fonts for b in sorted(set(FONT_BOLD)) if not ambiguous_letters(f, b) & set(text)]
     return clear[rng.integers(len(clear))] if clear else (font, bold)
@@ -336,7 +337,8 @@ def _side_code(rng: np.random.Generator, font: str, bold: int, height: int, sque
 
 
 def _text_mask(rng: np.random.Generator, text: str, height: int, max_width: int,
-               ink=(0, 0, 0), stack_share: float = STACK_SHARE) -> tuple[np.ndarray, list[_Picture]]:
+               ink=(0, 0, 0), stack_share: float = STACK_SHARE,
+               font_check: bool = True) -> tuple[np.ndarray, list[_Picture]]:
     """Render `text` as plate characters into a mask of the given height.
 
     Inserts separators (space, dash, dot, ring, or a picture in its own colours)
@@ -345,7 +347,7 @@ def _text_mask(rng: np.random.Generator, text: str, height: int, max_width: int,
     the registration (read in order). Returns the mask and the pictures to draw
     over it.
     """
-    font, bold = _font_choice(rng, text)
+    font, bold = _font_choice(rng, text, font_check)
     squeeze = rng.uniform(0.5, 1.05)
     gap = int(height * rng.uniform(0.03, 0.16))
     pieces: list[np.ndarray] = []
@@ -614,7 +616,8 @@ def _frame(rng: np.random.Generator, img: np.ndarray) -> np.ndarray:
     return out
 
 
-def _plate_face(rng: np.random.Generator, text: str, stack_share: float = STACK_SHARE) -> np.ndarray:
+def _plate_face(rng: np.random.Generator, text: str, stack_share: float = STACK_SHARE,
+                font_check: bool = True) -> np.ndarray:
     """The flat, frontal plate (PLATE_H x PLATE_W BGR) carrying `text`."""
     designs = _designs()
     plain = not designs or rng.random() < 0.4
@@ -641,7 +644,7 @@ def _plate_face(rng: np.random.Generator, text: str, stack_share: float = STACK_
         px = int(rng.integers(2, 10)) if side == "left" else PLATE_W - pw - int(rng.integers(2, 10))
         py = int(np.clip(PLATE_H * rng.uniform(0.4, 0.6) - ph / 2, 0, PLATE_H - ph))
         _paste(img, bgr, alpha, px, py)
-    mask, pictures = _text_mask(rng, text, th, max_w, ink, stack_share)
+    mask, pictures = _text_mask(rng, text, th, max_w, ink, stack_share, font_check)
     x0 = int((PLATE_W - mask.shape[1]) / 2 + rng.normal(0, 8))
     if side == "left":
         x0 = PLATE_W - mask.shape[1] - int(rng.integers(4, 14))
@@ -740,18 +743,22 @@ def _warp(rng: np.random.Generator, face: np.ndarray) -> np.ndarray:
 
 
 def render_plate(rng: np.random.Generator, text: str | None = None, night: bool = False,
-                 degrade: bool = True, stack_share: float = STACK_SHARE) -> tuple[np.ndarray, str]:
+                 degrade: bool = True, stack_share: float = STACK_SHARE,
+                 font_check: bool = True) -> tuple[np.ndarray, str]:
     """Render one plate crop (BGR uint8, about 2:1) and return it with its label.
 
     `stack_share` is the share of plates (of 5+ characters) with an interior stacked pair:
     rare on real plates, so training shards can ask for more of them to be learnt.
+    `font_check=False` lets any font draw the text, also one whose O, Q, I or B looks like
+    its digit (`ambiguous_letters`): a reader trained on such plates stays unsure of a glyph
+    that real plates leave ambiguous, so the US format prior can decide it.
     `degrade=False` returns the clean, flat plate face (for pasting into scenes,
     where the scene compositor applies its own perspective and camera effects).
     """
     if text is None:
         text = random_text(rng)
     text = "".join(ch for ch in text.upper() if ch in CHARSET)
-    face = _plate_face(rng, text, stack_share)
+    face = _plate_face(rng, text, stack_share, font_check)
     if not degrade:
         return face, text
     img = _warp(rng, face)
