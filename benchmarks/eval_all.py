@@ -5,7 +5,8 @@
 Runs `polewatch eval` on us-crops-dev (the validation half: the other half
 trains the OCR), crops-ar, scenes-ca (whole, and its hold-out half: the other
 half trains the detector and, cut behind it, the OCR), scenes-eu, scenes-br and
-scenes-us-speed (labelled by eye here: benchmarks/labels), then
+scenes-us-speed (labelled by eye here: benchmarks/labels), the validation half pasted
+into photos (benchmarks/pasted_scenes.py), then
 `polewatch recognize --json` over 100 scene images as a child process and
 reports its peak RSS. Prints one JSON summary.
 """
@@ -80,7 +81,13 @@ def main() -> None:
         r = subprocess.run([exe, "eval", str(s)], capture_output=True, text=True, check=True)
         results.append(json.loads(r.stdout.strip().splitlines()[-1]))
         print(json.dumps(results[-1]), file=sys.stderr, flush=True)
-    summary = {"sets": results, "recognize_100_images_peak_rss_mb": round(peak / 1024, 1)}
+    # the US validation half again, pasted into photos: what the photo path costs a plate
+    r = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "pasted_scenes.py")], capture_output=True,
+                       text=True, check=True, env=os.environ | {"POLEWATCH_DATASETS": str(a.datasets)})
+    photos = json.loads(r.stdout.strip().splitlines()[-1])
+    print(json.dumps(photos), file=sys.stderr, flush=True)
+    summary = {"sets": results, "us_val_pasted_into_photos": photos,
+               "recognize_100_images_peak_rss_mb": round(peak / 1024, 1)}
     text = json.dumps(summary, indent=2)
     if a.out:
         a.out.write_text(text + "\n")
