@@ -46,7 +46,7 @@ def linked_subset(src: Path, dst: Path, labels: str, keep, rows_from: Path | Non
 
 def us_val_folder(src: Path, dst: Path) -> Path:
     """us-crops-dev's validation half (the other half trains the OCR)."""
-    from models.ocr.train import us_fold
+    from models import us_fold
 
     return linked_subset(src, dst, "labels.csv", lambda f: us_fold(f) == "val")
 

@@ -2,7 +2,7 @@
 
 The held-out judge reads US photos with `polewatch recognize`, and scenes-ca is one parking
 lot. This probe pastes the real US crops of us-crops-dev's validation half (the half no
-shipped-recipe run trains on: `models.ocr.train.us_fold`) into the `negatives` photos, a little
+shipped-recipe run trains on: `models.us_fold`) into the `negatives` photos, a little
 turned in depth, at several plate widths, then reads each photo the way `recognize` does
 (stills: close-up pass, roll passes, one read per plate) and the same plate as a crop (`--crop`).
 The gap between the two columns is what detection, the crop cut from the box and the
@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import hashlib
 import json
 import sys
 from pathlib import Path
@@ -31,12 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from firmware import config  # noqa: E402
 from firmware.evaluation import normalise  # noqa: E402
 from firmware.recognition import Recognizer  # noqa: E402
-from models import DATASETS  # noqa: E402
-
-
-def us_fold(name: str) -> str:
-    """The fixed us-crops-dev split (the same hash as models.ocr.train.us_fold, without PyTorch)."""
-    return "train" if int(hashlib.md5(name.encode()).hexdigest(), 16) % 2 == 0 else "val"
+from models import DATASETS, us_fold  # noqa: E402
 
 
 def paste(rng: np.random.Generator, plate: np.ndarray, scene: np.ndarray, width: int) -> tuple[np.ndarray, tuple]:

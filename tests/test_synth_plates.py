@@ -255,3 +255,13 @@ def test_lookalike_texts_put_lookalike_letters_where_the_format_wants_letters() 
     assert oq_share(texts) > 1.8 * oq_share([plates.random_text(rng) for _ in range(300)])  # 9.6 % against 4.5 %
     img, label = plates.render_plate(rng, texts[0])
     assert label == texts[0] and img.ndim == 3
+
+
+def test_the_us_crops_split_is_fixed_and_even_without_pytorch() -> None:
+    """`models.us_fold` decides which US crops may train the OCR; benchmarks score the other half
+    without importing PyTorch, so the split must not move and must not need it."""
+    from models import us_fold
+
+    assert us_fold("ca1127.png") == "val" and us_fold("ak1165.png") == us_fold("ak1165.png")
+    folds = [us_fold(f"xx{i}.png") for i in range(2000)]
+    assert 0.45 < folds.count("val") / len(folds) < 0.55

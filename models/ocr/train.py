@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import csv
 import glob
-import hashlib
 import json
 import logging
 import math
@@ -45,13 +44,8 @@ from firmware.recognition.ocr import CHARSET, OCR_H, OCR_W, PAD, SLOTS, encode, 
 from models import warmstart
 from models.ocr.net import ARCHS, PlateCTC
 
-from models import DATASETS  # noqa: E402
+from models import DATASETS, us_fold  # noqa: E402
 log = logging.getLogger("ocr.train")
-
-
-def us_fold(name: str) -> str:
-    """Fixed split of us-crops-dev: 'train' or 'val' by a hash of the file name."""
-    return "train" if int(hashlib.md5(name.encode()).hexdigest(), 16) % 2 == 0 else "val"
 
 
 def load_crops(folder: Path, fold: str | None = None) -> tuple[np.ndarray, np.ndarray, list[str]]:
