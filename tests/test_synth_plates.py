@@ -265,3 +265,16 @@ def test_the_us_crops_split_is_fixed_and_even_without_pytorch() -> None:
     assert us_fold("ca1127.png") == "val" and us_fold("ak1165.png") == "train"
     folds = [us_fold(f"xx{i}.png") for i in range(2000)]
     assert 0.45 < folds.count("val") / len(folds) < 0.55
+
+
+def test_shards_without_the_optional_shares_are_the_plates_the_seed_always_drew(tmp_path) -> None:
+    """`gen --lookalike-share` and `--unchecked-font-share` toss their coins only when asked for: a seed
+    without them renders what it rendered before they existed (0.6.0's shards can be made again)."""
+    from models.ocr.gen import write_shard
+
+    write_shard(tmp_path / "s.npz", 3, seed=7)
+    rng = np.random.default_rng(7)
+    expected = [plates.render_plate(rng, None, night=rng.random() < 0.15)[1] for _ in range(3)]
+    assert list(np.load(tmp_path / "s.npz")["texts"]) == expected
+    write_shard(tmp_path / "l.npz", 3, seed=7, lookalike_share=0.5)
+    assert list(np.load(tmp_path / "l.npz")["texts"]) != expected  # asked for, the coin changes the draw

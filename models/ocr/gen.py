@@ -28,8 +28,9 @@ def write_shard(path: Path, n: int, seed: int, night_share: float = 0.15,
     labels = np.empty((n, SLOTS), np.int64)
     texts = []
     for i in tqdm(range(n), desc=path.name, leave=False, mininterval=5):
-        text = lookalike_text(rng) if rng.random() < lookalike_share else None
-        # drawn only when asked for, so that the shards of earlier seeds stay reproducible
+        # each share's coin is tossed only when that share is asked for, so that a seed's shards stay
+        # what they were before the option existed (0.6.0's seeds 10 and 11 among them)
+        text = lookalike_text(rng) if lookalike_share and rng.random() < lookalike_share else None
         font_check = not (unchecked_font_share and rng.random() < unchecked_font_share)
         img, text = render_plate(rng, text, night=rng.random() < night_share, stack_share=stack_share,
                                  font_check=font_check)

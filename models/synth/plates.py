@@ -127,8 +127,8 @@ def lookalike_text(rng: np.random.Generator, share: float = 0.4) -> str:
     letters = [i for i, ch in enumerate(text) if ch.isalpha()]
     for i, ch in enumerate(text):
         if rng.random() < share:
-            text[i] = (LOOKALIKE_LETTERS if ch.isalpha() else LOOKALIKE_DIGITS)[rng.integers(
-                len(LOOKALIKE_LETTERS) if ch.isalpha() else len(LOOKALIKE_DIGITS))]
+            pool = LOOKALIKE_LETTERS if ch.isalpha() else LOOKALIKE_DIGITS
+            text[i] = pool[rng.integers(len(pool))]
     if letters and not any(text[i] in LOOKALIKE_LETTERS for i in letters):
         text[letters[rng.integers(len(letters))]] = LOOKALIKE_LETTERS[rng.integers(len(LOOKALIKE_LETTERS))]
     return "".join(text)
