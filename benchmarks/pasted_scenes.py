@@ -28,8 +28,9 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from firmware import config  # noqa: E402
-from firmware.evaluation import normalise  # noqa: E402
+from firmware.evaluation import matches  # noqa: E402
 from firmware.recognition import Recognizer  # noqa: E402
+from firmware.recognition.ocr import normalise  # noqa: E402
 from models import DATASETS, us_fold  # noqa: E402
 
 
@@ -57,13 +58,6 @@ def paste(rng: np.random.Generator, plate: np.ndarray, scene: np.ndarray, width:
     return out, (int(x0), int(y0), int(x1 - x0), int(y1 - y0))
 
 
-def _hit(box: tuple, truth: tuple) -> bool:
-    x, y, w, h = box
-    tx, ty, tw, th = truth
-    cx, cy = x + w / 2, y + h / 2
-    return tx <= cx <= tx + tw and ty <= cy <= ty + th
-
-
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--models-dir", type=Path, default=None)
@@ -79,17 +73,17 @@ def main() -> int:
     if args.models_dir:
         cfg.models_dir = args.models_dir
     rec = Recognizer.from_config(cfg, stills=True)
-    data = DATASETS
-    rows = list(csv.DictReader(open(data / "us-crops-dev" / "labels.csv")))
+    with open(DATASETS / "us-crops-dev" / "labels.csv") as fh:
+        rows = list(csv.DictReader(fh))
     rows = [r for r in rows if args.fold == "all" or us_fold(r["file"]) == args.fold][: args.limit]
-    negatives = sorted((data / "negatives").glob("*.*"))
+    negatives = sorted((DATASETS / "negatives").glob("*.*"))
     SW, SH = (int(v) for v in args.scene.lower().split("x"))
     widths = [int(w) for w in args.widths.split(",")]
     rng = np.random.default_rng(args.seed)
     crop_ok = 0
     per_width = {w: {"found": 0, "read": 0, "false": 0, "both_ok": 0, "crop_only": 0, "scene_only": 0} for w in widths}
     for i, row in enumerate(rows):
-        plate = cv2.imread(str(data / "us-crops-dev" / row["file"]), cv2.IMREAD_COLOR)
+        plate = cv2.imread(str(DATASETS / "us-crops-dev" / row["file"]), cv2.IMREAD_COLOR)
         truth = normalise(row["plate"])
         as_crop = rec.read_plate_images([plate])[0].plate == truth
         crop_ok += as_crop
@@ -97,7 +91,7 @@ def main() -> int:
             neg = cv2.imread(str(negatives[int(rng.integers(len(negatives)))]), cv2.IMREAD_COLOR)
             scene, box = paste(rng, plate, cv2.resize(neg, (SW, SH)), w)
             got = rec.read_frame(scene)
-            on = [g for g in got if _hit(g.box, box)]
+            on = [g for g in got if matches(g.box, box)]
             t = per_width[w]
             t["found"] += bool(on)
             t["false"] += len(got) - len(on[:1])
@@ -106,19 +100,20 @@ def main() -> int:
             t["both_ok"] += ok and as_crop
             t["crop_only"] += as_crop and not ok
             t["scene_only"] += ok and not as_crop
-            if args.verbose:
-                for g in got:
-                    if g not in on[:1]:
-                        print(f"  {row['file']} {truth} width {w}: false detection {g.plate} {g.confidence:.2f} "
-                              f"at {g.box}, plate at {box}", file=sys.stderr)
-            if args.verbose and ok != as_crop:
+            if not args.verbose:
+                continue
+            for g in got:
+                if g not in on[:1]:
+                    print(f"  {row['file']} {truth} width {w}: false detection {g.plate} {g.confidence:.2f} "
+                          f"at {g.box}, plate at {box}", file=sys.stderr)
+            if ok != as_crop:
                 print(f"  {row['file']} {truth} width {w}: crop {'ok' if as_crop else 'wrong'}, photo "
                       f"{on[0].plate + ' ' + str(round(on[0].confidence, 2)) if on else 'not found'}", file=sys.stderr)
         print(f"\r{i + 1}/{len(rows)}", end="", file=sys.stderr, flush=True)
     print(file=sys.stderr)
     n = len(rows)
     out = {"plates": n, "scene": args.scene, "models": rec.versions, "crop_exact": round(crop_ok / n, 4),
-           "photo": {w: {k: v for k, v in t.items()} | {"exact": round(t["read"] / n, 4)} for w, t in per_width.items()}}
+           "photo": {w: t | {"exact": round(t["read"] / n, 4)} for w, t in per_width.items()}}
     print(json.dumps(out))
     return 0
 

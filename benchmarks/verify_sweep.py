@@ -26,7 +26,7 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks.eval_all import ca_holdout_folder, linked_subset  # noqa: E402
 from firmware.config import RecognitionConfig  # noqa: E402
-from firmware.evaluation import _matches, load_labels  # noqa: E402
+from firmware.evaluation import load_labels, matches  # noqa: E402
 from firmware.imageio import read_image  # noqa: E402
 from firmware.recognition import Recognizer  # noqa: E402
 from firmware.records import PlateResult  # noqa: E402
@@ -51,7 +51,7 @@ def collect(rec: Recognizer, folder: Path, floor: float) -> tuple[list[Seen], in
         truths = labels[name]
         plates += len(truths)
         for r in rec.candidates(read_image(folder / name), floor):
-            match = next((k for k, t in enumerate(truths) if _matches(r.box, t.box)), None)
+            match = next((k for k, t in enumerate(truths) if matches(r.box, t.box)), None)
             seen.append(Seen(name, match, r))
     return seen, len(labels), plates
 

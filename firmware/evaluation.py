@@ -62,7 +62,8 @@ def load_labels(folder: Path) -> tuple[str, dict[str, list[Truth]]]:
     raise FileNotFoundError(f"{folder}: no labels.tsv (scenes) or labels.csv (crops)")
 
 
-def _matches(pred: tuple[int, int, int, int], truth: tuple[int, int, int, int]) -> bool:
+def matches(pred: tuple[int, int, int, int], truth: tuple[int, int, int, int]) -> bool:
+    """A detection of a labelled plate (the issue's rule): its centre inside the box, or IoU >= 0.3."""
     px, py, pw, ph = pred
     tx, ty, tw, th = truth
     cx, cy = px + pw / 2, py + ph / 2
@@ -100,7 +101,7 @@ def evaluate(recognizer, folder: Path, limit: int | None = None, progress: bool 
             if kind == "crops":
                 match = 0 if preds else None
             else:
-                match = next((i for i, p in enumerate(preds) if i not in used and _matches(p.box, tr.box)), None)
+                match = next((i for i, p in enumerate(preds) if i not in used and matches(p.box, tr.box)), None)
             if match is not None:
                 used.add(match)
                 t.detected += 1
