@@ -293,17 +293,12 @@ def test_stills_read_close_up_plates_and_camera_frames_skip_the_extra_pass():
     assert calls["n"] == 6
 
 
-def _rolled(plate: np.ndarray, deg: float, border: tuple[int, int, int] = (0, 0, 0)) -> tuple[np.ndarray, np.ndarray]:
-    """`plate` rolled `deg` degrees (counter-clockwise) on the canvas that just holds it, and its mask."""
-    import cv2
+def _rolled(plate: np.ndarray, deg: float, border: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """`plate` rolled `deg` degrees (counter-clockwise) on the canvas that just holds it (the roll
+    passes' own turn, `detect._turned`), and its mask."""
+    from firmware.recognition.detect import _turned
 
-    h, w = plate.shape[:2]
-    M = cv2.getRotationMatrix2D((w / 2, h / 2), deg, 1.0)
-    W, H = int(w * abs(M[0, 0]) + h * abs(M[0, 1])), int(w * abs(M[0, 1]) + h * abs(M[0, 0]))
-    M[0, 2] += W / 2 - w / 2
-    M[1, 2] += H / 2 - h / 2
-    return (cv2.warpAffine(plate, M, (W, H), borderValue=border),
-            cv2.warpAffine(np.full((h, w), 255, np.uint8), M, (W, H)))
+    return _turned(plate, deg, border)[0], _turned(np.full(plate.shape[:2], 255, np.uint8), deg, 0)[0]
 
 
 def test_stills_read_rolled_plates_turned_back_and_level_plates_as_before():
@@ -327,10 +322,10 @@ def test_stills_read_rolled_plates_turned_back_and_level_plates_as_before():
         plate = cv2.resize(plate, (160, int(160 * plate.shape[0] / plate.shape[1])), interpolation=cv2.INTER_AREA)
         assert on.read_plate_images([plate])[0].plate == off.read_plate_images([plate])[0].plate
         for deg in (15, -15):
-            img = _rolled(plate, deg, (60, 60, 60))[0]
+            img = _rolled(plate, deg, 60)[0]
             right["on"] += on.read_plate_images([img])[0].plate == text
             right["off"] += off.read_plate_images([img])[0].plate == text
-    assert right["on"] >= right["off"] + 3, right  # measured: 36 against 32 of 40
+    assert right["on"] >= right["off"] + 3, right  # measured: 37 against 31 of 40
 
 
 def _paste_rolled(frame: np.ndarray, plate: np.ndarray, deg: float, x0: int, y0: int) -> tuple[float, float]:
@@ -396,7 +391,7 @@ def test_stills_read_plates_rolled_in_the_photo_and_level_ones_as_before():
             _paste_rolled(frame, plate, deg, 220, 180)
             right["on"] += [r.plate for r in on.read_frame(frame)] == [text]
             right["off"] += [r.plate for r in off.read_frame(frame)] == [text]
-    assert right["on"] >= right["off"] + 4, right  # measured: 27 against 21 of 36
+    assert right["on"] >= right["off"] + 4, right  # measured: 26 against 20 of 36
 
 
 def test_choose_keeps_one_read_per_plate_best_first():

@@ -115,15 +115,9 @@ def test_second_views_zoom_in_and_pad_out():
 def test_unrolled_views_turn_a_rolled_plate_level_and_cut_it_to_the_plate():
     """A white 2:1 plate rolled 15 degrees in its axis-aligned box: the view turned back 16 degrees the
     right way is nearly all plate, the wrong way and the box as cut much less so."""
-    import cv2
+    from firmware.recognition.detect import _turned
 
-    w, h = 160, 80
-    plate = np.full((h, w, 3), 255, np.uint8)
-    M = cv2.getRotationMatrix2D((w / 2, h / 2), 15, 1.0)
-    W, H = int(w * abs(M[0, 0]) + h * abs(M[0, 1])), int(w * abs(M[0, 1]) + h * abs(M[0, 0]))
-    M[0, 2] += W / 2 - w / 2
-    M[1, 2] += H / 2 - h / 2
-    crop = cv2.warpAffine(plate, M, (W, H), borderValue=(0, 0, 0))
+    crop = _turned(np.full((80, 160, 3), 255, np.uint8), 15, 0)[0]  # the box a 160x80 plate rolled 15 degrees fills
     views = ocr.unrolled_views(crop)
     assert len(views) == 2 * len(ocr.ROLL_LOOK_DEGREES)  # each angle both ways
     white = [float((v > 127).mean()) for v in views]

@@ -204,16 +204,16 @@ CLOSE_UP_INPUT_PX = 160.0  # plates at least this wide in the full-fit input com
 ROLL_PASS_DEGREES = (15.0, -15.0)  # the roll passes: the frame turned so that a plate rolled this far lies level
 
 
-def _turned(frame: np.ndarray, deg: float) -> tuple[np.ndarray, np.ndarray]:
-    """The frame turned by `deg` (counter-clockwise) on a canvas that holds all of it, and the
-    2x3 affine map from the turned image back to the frame."""
+def _turned(frame: np.ndarray, deg: float, border: int = PAD_VALUE) -> tuple[np.ndarray, np.ndarray]:
+    """The frame turned by `deg` (counter-clockwise) on a canvas of grey `border` that holds all of
+    it, and the 2x3 affine map from the turned image back to the frame."""
     h, w = frame.shape[:2]
     M = cv2.getRotationMatrix2D((w / 2, h / 2), deg, 1.0)
     c, s = abs(M[0, 0]), abs(M[0, 1])
     W, H = int(round(w * c + h * s)), int(round(w * s + h * c))
     M[0, 2] += W / 2 - w / 2
     M[1, 2] += H / 2 - h / 2
-    turned = cv2.warpAffine(frame, M, (W, H), flags=cv2.INTER_LINEAR, borderValue=(PAD_VALUE,) * 3)
+    turned = cv2.warpAffine(frame, M, (W, H), flags=cv2.INTER_LINEAR, borderValue=(border,) * 3)
     return turned, cv2.invertAffineTransform(M)
 
 
