@@ -1,6 +1,6 @@
 """Accuracy on every shared validation set, and `polewatch recognize` peak memory.
 
-    python benchmarks/eval_all.py [--datasets ../shared/datasets] [--out results.json]
+    python benchmarks/eval_all.py [--datasets ../shared/datasets] [--out results.json] [--config polewatch.toml]
 
 Runs `polewatch eval` on us-crops-dev (the validation half: the other half
 trains the OCR), crops-ar, scenes-ca (whole, and its hold-out half: the other
@@ -62,9 +62,12 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--datasets", type=Path, default=DATASETS, help="default: POLEWATCH_DATASETS or ../shared/datasets")
     ap.add_argument("--out", type=Path, default=None)
+    ap.add_argument("--config", type=Path, default=None, help="a polewatch.toml for every run (default: the built-in one)")
     a = ap.parse_args()
     a.datasets = a.datasets.resolve()  # the links must not depend on the working directory
     exe = shutil.which("polewatch") or str(Path(sys.executable).parent / "polewatch")
+    extra = ["--config", str(a.config.resolve())] if a.config else []
+    cli = [exe, *extra]
     tmp = Path(tempfile.mkdtemp())
     sets = [us_val_folder(a.datasets / "us-crops-dev", tmp / "us-crops-dev-val")]
     sets += [a.datasets / s for s in ("crops-ar", "scenes-ca")]
@@ -74,15 +77,15 @@ def main() -> None:
                            rows_from=ROOT / "benchmarks" / "labels" / "scenes-us-speed.tsv")]
     # first, so that no earlier child's peak is counted (RUSAGE_CHILDREN keeps the largest)
     images = sorted((a.datasets / "scenes-ca").glob("*.jpg"))[:78] + sorted((a.datasets / "scenes-us-speed").glob("*"))[:22]
-    subprocess.run([exe, "recognize", "--json", *map(str, images)], capture_output=True, check=True)
+    subprocess.run([*cli, "recognize", "--json", *map(str, images)], capture_output=True, check=True)
     peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     results = []
     for s in sets:
-        r = subprocess.run([exe, "eval", str(s)], capture_output=True, text=True, check=True)
+        r = subprocess.run([*cli, "eval", str(s)], capture_output=True, text=True, check=True)
         results.append(json.loads(r.stdout.strip().splitlines()[-1]))
         print(json.dumps(results[-1]), file=sys.stderr, flush=True)
     # the US validation half again, pasted into photos: what the photo path costs a plate
-    r = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "pasted_scenes.py")], capture_output=True,
+    r = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "pasted_scenes.py"), *extra], capture_output=True,
                        text=True, check=True, env=os.environ | {"POLEWATCH_DATASETS": str(a.datasets)})
     photos = json.loads(r.stdout.strip().splitlines()[-1])
     print(json.dumps(photos), file=sys.stderr, flush=True)

@@ -165,6 +165,9 @@ class RecognitionConfig(Section):
         0.95, gt=0, le=1,
         description="plates read with a confidence under this are read again, zoomed in and padded out, and the "
                     "three readings pooled (about a third of real plates; none: never)")
+    glyph_check: bool = Field(
+        True, description="where the OCR holds O as a candidate for a glyph it read as 0, measure the glyph: one "
+                          "wider than the plate's digits is read O (firmware/recognition/glyphs.py)")
     rectify: bool = False
     crop_margin: float = Field(-0.03, ge=-0.2, le=0.5, description="fraction of the box width added on each side of a plate crop (twice that of its height)")
     tensorrt: TensorRTConfig = TensorRTConfig()

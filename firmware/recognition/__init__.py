@@ -19,7 +19,7 @@ import numpy as np
 
 from firmware.config import RecognitionConfig
 from firmware.records import PlateResult
-from firmware.recognition import detect, ocr
+from firmware.recognition import detect, glyphs, ocr
 from firmware.recognition.manifest import ModelCorrupt, ModelMissing, ModelSpec
 from firmware.recognition.manifest import load as load_manifest
 from firmware.recognition.rectify import find_corners
@@ -216,6 +216,8 @@ class Recognizer:
         readings = [self.decode(p, self.cfg.top_n, us_format_rules=self.cfg.us_format_rules) for p in probs]
         if self.cfg.second_look_below is not None:
             self._second_look(crops, probs, readings, self.cfg.second_look_below)
+        if self.cfg.glyph_check:
+            readings = [glyphs.prefer_wide_o(c, p, r, self.cfg.us_format_rules) for c, p, r in zip(crops, probs, readings)]
         if self.roll_look:
             self._roll_look(crops, probs, readings)
         results: list[PlateResult] = []

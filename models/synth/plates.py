@@ -54,6 +54,8 @@ FONT_FILES = [
     "/usr/share/fonts/truetype/noto/NotoSans-Regular.ttf",
 ]
 FRAME_MAX_SIDE = 12  # px of a dealer frame's sides over the plate face; the text keeps clear of them
+# Horizontal scale of the glyphs: plate dies are condensed, the fonts here mostly are not.
+SQUEEZE = (0.5, 1.05)
 STACK_SHARE = 0.03  # plates with two small characters stacked inside the registration (read in order)
 # Extra stroke (px at 96 px cap height) drawn around glyphs: desktop fonts weighted to none;
 # OpenCV stroke fonts any of 0-3. `_font_choice` draws from these, `warm_glyph_cache` renders them all.
@@ -348,7 +350,7 @@ def _text_mask(rng: np.random.Generator, text: str, height: int, max_width: int,
     over it.
     """
     font, bold = _font_choice(rng, text, font_check)
-    squeeze = rng.uniform(0.5, 1.05)
+    squeeze = rng.uniform(*SQUEEZE)
     gap = int(height * rng.uniform(0.03, 0.16))
     pieces: list[np.ndarray] = []
     pictures: list[_Picture] = []

@@ -1,0 +1,109 @@
+"""Glyph evidence for O against 0: the width of the glyph the OCR read, against the plate's digits.
+
+The OCR network under-calls O. Plates that issue O at all draw it wider than 0 (the
+digits of a plate die share one width; an O is a circle, a 0 an upright oval), but O is
+rare in US serials and the network, trained on their letter frequencies, reads a wide,
+round O as 0 on a third of clean synthetic plates in sans fonts (docs/recognition.md).
+The geometry says what its eye misses: where the network itself holds the O reading
+as a candidate, a glyph at least `WIDE` times as wide as the plate's other digits
+promotes it. Only that direction: O read as 0 is the error the network makes, and
+monospaced dies draw O no wider than 0, so a narrow glyph proves nothing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import cv2
+import numpy as np
+
+from firmware.recognition import ocr
+
+WIDE = 1.12  # an O's glyph is at least this many times the median width of the plate's digits
+MERGED = 1.7  # wider than this the glyph has run into a neighbour or a frame: no evidence
+ALT_SHARE = 0.1  # the O reading must hold at least this share of the top read's probability
+SCALE = 2  # glyphs are measured on the crop resized to SCALE times the OCR input
+DIGITS = "023456789"  # digits whose width is the plate's digit width (1 is narrow in most fonts)
+
+
+def columns(probs: np.ndarray) -> list[tuple[str, float]]:
+    """The greedy CTC path collapsed to characters, each with the centre of its columns."""
+    best = [int(c) for c in probs.argmax(1)] + [ocr.PAD]
+    out: list[tuple[str, float]] = []
+    prev, start = ocr.PAD, 0
+    for t, c in enumerate(best):
+        if c != prev:
+            if prev != ocr.PAD:
+                out.append((ocr.CHARSET[prev], (start + t - 1) / 2))
+            start = t
+        prev = c
+    return out
+
+
+def glyph_widths(crop: np.ndarray, cols: list[tuple[str, float]], frames: int) -> list[int | None]:
+    """Width in pixels (at SCALE x the OCR input) of the glyph under each character's columns, or None.
+
+    The crop is binarised (Otsu) both ways round, dark ink and light ink; glyphs are the connected
+    components of character height under a character's column, and the polarity under which more
+    characters find one of the common height wins.
+    """
+    w, h = ocr.OCR_W * SCALE, ocr.OCR_H * SCALE
+    g = cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY) if crop.ndim == 3 else crop
+    g = cv2.resize(g, (w, h), interpolation=cv2.INTER_AREA if g.shape[1] > w else cv2.INTER_LINEAR)
+    px = w / frames  # input pixels per CTC column
+    best: tuple[int, list[int | None]] = (0, [None] * len(cols))
+    for mode in (cv2.THRESH_BINARY_INV, cv2.THRESH_BINARY):
+        _, ink = cv2.threshold(g, 0, 255, mode + cv2.THRESH_OTSU)
+        n, _, stats, _ = cv2.connectedComponentsWithStats(ink, connectivity=8)
+        tall = [stats[i, :4] for i in range(1, n) if 0.3 * h <= stats[i, 3] <= 0.95 * h and stats[i, 2] < 0.3 * w]
+        hits = []
+        for _, col in cols:
+            x = (col + 0.5) * px
+            under = [s for s in tall if s[0] - 2 <= x <= s[0] + s[2] + 2]
+            hits.append(max(under, key=lambda s: s[3]) if under else None)
+        heights = [s[3] for s in hits if s is not None]
+        if not heights:
+            continue
+        common = float(np.median(heights))
+        widths = [int(s[2]) if s is not None and abs(s[3] - common) < 0.2 * common else None for s in hits]
+        found = sum(v is not None for v in widths)
+        if found > best[0]:
+            best = (found, widths)
+    return best[1]
+
+
+def prefer_wide_o(crop: np.ndarray, probs: np.ndarray, reading: ocr.Reading,
+                  us_format_rules: bool = False) -> ocr.Reading:
+    """The reading with its first candidate that reads O where the top read has 0 promoted to the top
+    (the two swap places and confidences) when every such glyph is WIDE; else the reading unchanged.
+    With `us_format_rules` a top read in a US serial format is never traded for one in none (an
+    Argentine NMM840's 0, run into the plate's frame, measured wide)."""
+    top = reading.plate
+    if "0" not in top or len(reading.candidates) < 2:
+        return reading
+    alts = []
+    for k, cand in enumerate(reading.candidates[1:], 1):
+        alt = cand.plate
+        diff = [i for i, (a, b) in enumerate(zip(top, alt)) if a != b]
+        if (len(alt) == len(top) and diff and all(top[i] == "0" and alt[i] == "O" for i in diff)
+                and cand.confidence >= ALT_SHARE * reading.confidence
+                and not (us_format_rules and ocr.in_us_format(top) and not ocr.in_us_format(alt))):
+            alts.append((k, diff))
+    if not alts:
+        return reading
+    cols = columns(probs)
+    if len(cols) != len(top):  # the greedy path must have the top read's length to place its glyphs
+        return reading
+    widths = glyph_widths(crop, cols, probs.shape[0])
+    for k, diff in alts:
+        ref = [v for j, v in enumerate(widths) if v is not None and j not in diff and top[j] in DIGITS]
+        if not ref or any(widths[i] is None for i in diff):
+            continue
+        digit = float(np.median(ref))
+        if all(WIDE <= widths[i] / digit <= MERGED for i in diff):
+            cands = list(reading.candidates)
+            first, alt = cands[0], cands[k]
+            cands[0] = dataclasses.replace(alt, confidence=first.confidence)
+            cands[k] = dataclasses.replace(first, confidence=alt.confidence)
+            return ocr.Reading(cands[0].plate, cands[0].confidence, cands)
+    return reading

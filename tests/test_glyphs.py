@@ -1,0 +1,128 @@
+"""Glyph evidence for O against 0 (firmware/recognition/glyphs.py): real fonts, the shipped OCR."""
+
+from __future__ import annotations
+
+import collections
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from firmware.config import RecognitionConfig
+from firmware.records import Candidate
+from firmware.recognition import Recognizer, glyphs, ocr
+from models.synth import plates
+
+W, H = ocr.OCR_W * glyphs.SCALE, ocr.OCR_H * glyphs.SCALE
+FRAMES = 32
+
+
+def font(name: str) -> str:
+    found = [f for f in plates._fonts() if Path(f).name == name]
+    assert found, f"{name} missing: the test command installs the plate fonts"
+    return found[0]
+
+
+def drawn(text: str, face: str, frame_bar: bool = False) -> tuple[np.ndarray, list[float]]:
+    """Dark characters on a light plate, 60 % of its height, condensed as plate dies are, spaced
+    evenly; their centres in CTC columns."""
+    crop = np.full((H, W), 225, np.uint8)
+    x, cols = 12, []
+    for ch in text:
+        g = plates._glyph(face, ch)
+        g = cv2.resize(g, (max(2, g.shape[1] * 76 * 45 // 9600), 76))
+        crop[26:102, x: x + g.shape[1]] = np.minimum(crop[26:102, x: x + g.shape[1]], 255 - g)
+        cols.append((x + g.shape[1] / 2) / (W / FRAMES) - 0.5)
+        x += g.shape[1] + 8
+    if frame_bar:  # a dark frame bar run into the last glyph
+        crop[26:102, x - 12: x + 4] = 20
+    return cv2.cvtColor(crop, cv2.COLOR_GRAY2BGR), cols
+
+
+def probs_for(text: str, cols: list[float]) -> np.ndarray:
+    """CTC columns that spell `text` under its glyphs, blank elsewhere."""
+    p = np.full((FRAMES, len(ocr.CHARSET) + 1), 1e-4, np.float32)
+    p[:, ocr.PAD] = 1.0
+    for ch, c in zip(text, cols):
+        t = int(round(c))
+        p[t, ocr.PAD] = 1e-4
+        p[t, ocr.CHARSET.index(ch)] = 1.0
+    return p / p.sum(1, keepdims=True)
+
+
+def reading(*cands: tuple[str, float]) -> ocr.Reading:
+    cs = [Candidate(t, c) for t, c in cands]
+    return ocr.Reading(cs[0].plate, cs[0].confidence, cs)
+
+
+def test_columns_collapse_the_greedy_path_to_characters_at_their_centres() -> None:
+    p = np.zeros((8, len(ocr.CHARSET) + 1), np.float32)
+    for t, ch in enumerate("--55-5OO"):
+        p[t, ocr.PAD if ch == "-" else ocr.CHARSET.index(ch)] = 1.0
+    assert glyphs.columns(p) == [("5", 2.5), ("5", 5.0), ("O", 6.5)]
+
+
+def test_a_wide_glyph_read_as_0_is_read_o_when_the_network_holds_o_as_a_candidate() -> None:
+    face = font("LiberationSans-Bold.ttf")
+    crop, cols = drawn("5O0", face)
+    r = glyphs.prefer_wide_o(crop, probs_for("500", cols), reading(("500", 0.6), ("5O0", 0.3), ("50", 0.05)))
+    assert [(c.plate, c.confidence) for c in r.candidates] == [("5O0", 0.6), ("500", 0.3), ("50", 0.05)]
+    assert (r.plate, r.confidence) == ("5O0", 0.6)
+
+
+def test_a_zero_stays_a_zero_and_a_sure_read_stays_as_it_is() -> None:
+    face = font("LiberationSans-Bold.ttf")
+    crop, cols = drawn("500", face)
+    zero = reading(("500", 0.6), ("5O0", 0.3))
+    assert glyphs.prefer_wide_o(crop, probs_for("500", cols), zero) is zero
+    crop, cols = drawn("5O0", face)
+    sure = reading(("500", 0.95), ("5O0", 0.05))  # O holds under ALT_SHARE of the top read
+    assert glyphs.prefer_wide_o(crop, probs_for("500", cols), sure) is sure
+
+
+def test_only_o_for_0_is_promoted_and_a_us_format_read_is_kept_from_one_in_none() -> None:
+    face = font("LiberationSans-Bold.ttf")
+    crop, cols = drawn("5O0", face)
+    other = reading(("500", 0.6), ("5D0", 0.3))  # D is not what this evidence is about
+    assert glyphs.prefer_wide_o(crop, probs_for("500", cols), other) is other
+    crop, cols = drawn("ABC2O3", face)
+    formatted = reading(("ABC203", 0.6), ("ABC2O3", 0.3))  # @@@### against none
+    assert glyphs.prefer_wide_o(crop, probs_for("ABC203", cols), formatted, us_format_rules=True) is formatted
+    assert glyphs.prefer_wide_o(crop, probs_for("ABC203", cols), formatted).plate == "ABC2O3"
+
+
+def test_a_glyph_run_into_the_frame_or_a_plate_without_other_digits_is_no_evidence() -> None:
+    face = font("LiberationSans-Bold.ttf")
+    crop, cols = drawn("23O", face, frame_bar=True)
+    merged = reading(("230", 0.6), ("23O", 0.3))
+    assert glyphs.prefer_wide_o(crop, probs_for("230", cols), merged) is merged
+    crop, cols = drawn("ABO", face)
+    alone = reading(("AB0", 0.6), ("ABO", 0.3))
+    assert glyphs.prefer_wide_o(crop, probs_for("AB0", cols), alone) is alone
+
+
+def test_the_shipped_ocr_reads_more_wide_os_with_the_glyph_check_and_breaks_no_read() -> None:
+    """Clean plates in sans fonts whose O is wide, texts rich in O and 0, read by the shipped model."""
+    rng = np.random.default_rng(3)
+    faces = [font(n) for n in ("LiberationSans-Bold.ttf", "DejaVuSans-Bold.ttf", "NotoSans-Bold.ttf")]
+    crops, texts = [], []
+    for i in range(90):
+        t = "".join(("O" if ch.isalpha() else "0") if rng.random() < 0.3 else ch for ch in plates.random_text(rng))
+        face = faces[i % len(faces)]
+        original = plates._font_choice
+        plates._font_choice = lambda rng, text="", font_check=True, f=face: (f, 0)
+        try:
+            img, text = plates.render_plate(rng, t, degrade=False)
+        finally:
+            plates._font_choice = original
+        w = int(rng.uniform(130, 200))
+        crops.append(cv2.resize(img, (w, img.shape[0] * w // img.shape[1]), interpolation=cv2.INTER_AREA))
+        texts.append(text)
+    reads = {on: Recognizer.from_config(RecognitionConfig(glyph_check=on)).read_crops(crops) for on in (False, True)}
+    moves = collections.Counter()
+    for before, after, t in zip(reads[False], reads[True], texts):
+        if before.plate != after.plate:
+            moves["fixed" if after.plate == t else "broke" if before.plate == t else "other"] += 1
+    assert moves["broke"] == 0, moves
+    assert moves["fixed"] >= 6, moves  # 11 of these 90 plates on 2026-11-29
