@@ -126,3 +126,13 @@ def test_the_shipped_ocr_reads_more_wide_os_with_the_glyph_check_and_breaks_no_r
             moves["fixed" if after.plate == t else "broke" if before.plate == t else "other"] += 1
     assert moves["broke"] == 0, moves
     assert moves["fixed"] >= 6, moves  # 11 of these 90 plates on 2026-11-29
+
+
+def test_tiny_grey_and_blank_crops_are_no_evidence_and_no_error() -> None:
+    face = font("LiberationSans-Bold.ttf")
+    crop, cols = drawn("5O0", face)
+    p = probs_for("500", cols)
+    r = reading(("500", 0.6), ("5O0", 0.3))
+    assert glyphs.prefer_wide_o(cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY), p, r).plate == "5O0"  # grey works
+    for bad in (np.zeros((1, 1, 3), np.uint8), np.full((40, 80, 3), 128, np.uint8)):
+        assert glyphs.prefer_wide_o(bad, p, r) is r
