@@ -6,7 +6,8 @@ Runs `polewatch eval` on us-crops-dev (the validation half: the other half
 trains the OCR), crops-ar, scenes-ca (whole, and its hold-out half: the other
 half trains the detector and, cut behind it, the OCR), scenes-eu, scenes-br and
 scenes-us-speed (labelled by eye here: benchmarks/labels), the validation half pasted
-into photos (benchmarks/pasted_scenes.py), then
+into photos (benchmarks/pasted_scenes.py), scenes-ca's hold-out plates cut tight to loose
+(benchmarks/crop_framing.py), then
 `polewatch recognize --json` over 100 scene images as a child process and
 reports its peak RSS. Prints one JSON summary.
 """
@@ -89,7 +90,12 @@ def main() -> None:
                        text=True, check=True, env=os.environ | {"POLEWATCH_DATASETS": str(a.datasets)})
     photos = json.loads(r.stdout.strip().splitlines()[-1])
     print(json.dumps(photos), file=sys.stderr, flush=True)
-    summary = {"sets": results, "us_val_pasted_into_photos": photos,
+    # scenes-ca's hold-out plates cut tight to loose, read as `recognize --crop` reads an image
+    r = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "crop_framing.py"), *extra], capture_output=True,
+                       text=True, check=True, env=os.environ | {"POLEWATCH_DATASETS": str(a.datasets)})
+    framing = json.loads(r.stdout.strip().splitlines()[-1])
+    print(json.dumps(framing), file=sys.stderr, flush=True)
+    summary = {"sets": results, "us_val_pasted_into_photos": photos, "ca_holdout_crop_framing": framing,
                "recognize_100_images_peak_rss_mb": round(peak / 1024, 1)}
     text = json.dumps(summary, indent=2)
     if a.out:

@@ -28,10 +28,14 @@ from firmware.recognition.runtime import RuntimeUnavailable, create as create_ru
 __all__ = ["Recognizer", "RecognitionError", "ModelMissing", "ModelCorrupt", "RuntimeUnavailable"]
 
 CROP_W, CROP_H = 256, 128  # rectified plate crop handed to the OCR (then resized to its input)
-# a loose crop's plate, found by the detector inside it, is read instead of the whole image when it reads
-# this surely and covers this share of the image (month and year stickers cover 2-3 %): docs/recognition.md
-LOOSE_CROP_READ = 0.8
+# a loose crop's plate, found by the detector inside it, is read instead of the whole image when it reads more
+# surely and covers this share of the image (month and year stickers cover 2-3 %): docs/recognition.md
 LOOSE_CROP_AREA = 0.12
+# an image whose characters are TIGHT_CROP_TEXT of its height or more (glyphs.text_height) is cut around the
+# characters alone: when it reads unsure it is also read with TIGHT_CROP_PAD of plate colour around it (width,
+# height fractions) and the surer read kept (docs/recognition.md)
+TIGHT_CROP_TEXT = 0.65
+TIGHT_CROP_PAD = (0.08, 0.25)
 # the roll look (stills): reads under ROLL_LOOK_BELOW are read again turned back (ocr.unrolled_views); a turned
 # read replaces the read when it is surer by ROLL_LOOK_GAIN and at least ROLL_LOOK_READ (a level plate's unsure
 # read turned 10 degrees can read confidently wrong: docs/recognition.md)
@@ -194,18 +198,26 @@ class Recognizer:
         crop sets of `eval`): read whole, in one OCR batch, and where that read is unsure
         (`recognition.crop_search_below`) the image is also searched like a photo, close-up pass
         included: a loose crop, with bumper or car around its plate, reads far better from the
-        plate found inside it. A plate found there replaces the whole read when it reads at
-        `LOOSE_CROP_READ` or more and covers `LOOSE_CROP_AREA` of the image or more (not a
-        sticker); the box stays the whole image, as the command line's contract says."""
+        plate found inside it. A plate found there replaces the whole read when it reads more
+        surely and covers `LOOSE_CROP_AREA` of the image or more (not a sticker); the box stays
+        the whole image, as the command line's contract says. An unsure image cut around the
+        characters alone (`TIGHT_CROP_TEXT`) is first read again with plate colour around it
+        (`ocr.framed_out`), the surer read kept."""
         images = [check_image(c) for c in images]
         results = self._read(images, None, None)
         gate = self.cfg.crop_search_below
+        tight = [k for k, r in enumerate(results) if gate is not None and r.confidence < gate
+                 and glyphs.text_height(images[k]) >= TIGHT_CROP_TEXT]
+        framed = self._read([ocr.framed_out(images[k], *TIGHT_CROP_PAD) for k in tight], None, None) if tight else []
+        for k, r in zip(tight, framed):
+            if r.confidence > results[k].confidence:
+                results[k] = dataclasses.replace(r, box=results[k].box)
         for k, r in enumerate(results):
             if gate is None or r.confidence >= gate:
                 continue
             h, w = images[k].shape[:2]
             found = [f for f in self.choose(self.candidates(images[k], close_ups=True))
-                     if f.confidence >= LOOSE_CROP_READ and f.box[2] * f.box[3] >= LOOSE_CROP_AREA * w * h]
+                     if f.box[2] * f.box[3] >= LOOSE_CROP_AREA * w * h]
             if found and found[0].confidence > r.confidence:
                 results[k] = dataclasses.replace(found[0], box=r.box, detection_score=r.detection_score)
         return results

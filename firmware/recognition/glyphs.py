@@ -40,22 +40,31 @@ def columns(probs: np.ndarray) -> list[tuple[str, float]]:
     return out
 
 
-def glyph_widths(crop: np.ndarray, cols: list[tuple[str, float]], frames: int) -> list[int | None]:
-    """Width in pixels (at SCALE x the OCR input) of the glyph under each character's columns, or None.
-
-    The crop is binarised (Otsu) both ways round, dark ink and light ink; glyphs are the connected
-    components of character height under a character's column, and the polarity under which more
-    characters find one of the common height wins.
-    """
+def _components(crop: np.ndarray) -> list[np.ndarray]:
+    """Connected components (x, y, w, h rows) of the crop resized to SCALE x the OCR input and binarised
+    (Otsu) both ways round: dark ink on a light plate, then light ink on a dark one."""
     w, h = ocr.OCR_W * SCALE, ocr.OCR_H * SCALE
     g = cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY) if crop.ndim == 3 else crop
     g = cv2.resize(g, (w, h), interpolation=cv2.INTER_AREA if g.shape[1] > w else cv2.INTER_LINEAR)
-    px = w / frames  # input pixels per CTC column
-    best: tuple[int, list[int | None]] = (0, [None] * len(cols))
+    out = []
     for mode in (cv2.THRESH_BINARY_INV, cv2.THRESH_BINARY):
         _, ink = cv2.threshold(g, 0, 255, mode + cv2.THRESH_OTSU)
-        n, _, stats, _ = cv2.connectedComponentsWithStats(ink, connectivity=8)
-        tall = [stats[i, :4] for i in range(1, n) if 0.3 * h <= stats[i, 3] <= 0.95 * h and stats[i, 2] < 0.3 * w]
+        _, _, stats, _ = cv2.connectedComponentsWithStats(ink, connectivity=8)
+        out.append(stats[1:, :4])
+    return out
+
+
+def glyph_widths(crop: np.ndarray, cols: list[tuple[str, float]], frames: int) -> list[int | None]:
+    """Width in pixels (at SCALE x the OCR input) of the glyph under each character's columns, or None.
+
+    Glyphs are the components of character height under a character's column; the polarity
+    under which more characters find one of the common height wins.
+    """
+    w, h = ocr.OCR_W * SCALE, ocr.OCR_H * SCALE
+    px = w / frames  # input pixels per CTC column
+    best: tuple[int, list[int | None]] = (0, [None] * len(cols))
+    for stats in _components(crop):
+        tall = [s for s in stats if 0.3 * h <= s[3] <= 0.95 * h and s[2] < 0.3 * w]
         hits = []
         for _, col in cols:
             x = (col + 0.5) * px
@@ -69,6 +78,20 @@ def glyph_widths(crop: np.ndarray, cols: list[tuple[str, float]], frames: int) -
         found = sum(v is not None for v in widths)
         if found > best[0]:
             best = (found, widths)
+    return best[1]
+
+
+def text_height(crop: np.ndarray) -> float:
+    """Median height of the crop's character-like components as a share of its height (0 when none).
+
+    About 0.45 on a plate cut at its edges (us-crops-dev, crops-ar, crops-br: 95 % under 0.57), 0.72
+    on one cut around its characters alone (scenes-ca's labelled boxes)."""
+    w, h = ocr.OCR_W * SCALE, ocr.OCR_H * SCALE
+    best: tuple[int, float] = (0, 0.0)
+    for stats in _components(crop):
+        heights = [s[3] for s in stats if s[3] >= 0.25 * h and 0.02 * w <= s[2] < 0.3 * w]
+        if len(heights) > best[0]:
+            best = (len(heights), float(np.median(heights)) / h)
     return best[1]
 
 

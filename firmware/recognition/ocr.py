@@ -185,6 +185,18 @@ def second_views(crop: np.ndarray) -> list[np.ndarray]:
     return [zoomed, padded]
 
 
+def framed_out(crop: np.ndarray, fx: float, fy: float) -> np.ndarray:
+    """The crop with a border of `fx` of its width at each side and `fy` of its height above and below,
+    in the median colour of its edge pixels: the plate face around characters cut too tightly (a
+    replicated edge smears the characters' strokes into the border; a flat plate colour does not)."""
+    h, w = crop.shape[:2]
+    edge = np.concatenate([crop[0], crop[-1], crop[:, 0], crop[:, -1]]).reshape(-1, *crop.shape[2:])
+    colour = np.median(edge, axis=0)
+    value = [int(v) for v in np.atleast_1d(colour)]
+    px, py = int(round(fx * w)), int(round(fy * h))
+    return cv2.copyMakeBorder(crop, py, py, px, px, cv2.BORDER_CONSTANT, value=value)
+
+
 ROLL_LOOK_DEGREES = (10.0, 16.0)  # the roll look's turns (docs/recognition.md: rolled plates)
 
 
