@@ -201,6 +201,54 @@ ZOOM_OUT = 0.5  # the close-up pass: the frame at half its fit in the detector i
 CLOSE_UP_INPUT_PX = 160.0  # plates at least this wide in the full-fit input come from the close-up pass
 
 
+# stills: a plate narrower than REFINE_INPUT_PX in the full-fit input (a small plate in a large photo) is looked for
+# again in a window REFINE_WINDOW plate widths wide around it, when that window reaches the input at least
+# REFINE_GAIN times larger; the box found there replaces its box (docs/recognition.md: small plates in photos)
+REFINE_INPUT_PX = 40.0
+REFINE_WINDOW = 4.0
+REFINE_GAIN = 1.5
+
+
+def refine(model, frame: np.ndarray, found: list[Detection], threshold: float, nms_iou: float = 0.45) -> list[Detection]:
+    """The detections with the box of each small one found again at a larger scale.
+
+    The detector places a box to its output stride (4 input pixels): a plate 30 input pixels
+    wide, as a 200 px plate is in a 4032 px photo, gets a box off by a few per cent of its width,
+    and the crop cut from it loses or clips characters. One more detector pass over a window
+    around the plate puts it at a size the detector places well. The score stays the first
+    pass's (the band that verifies weak detections was measured on it); a window that finds
+    nothing overlapping the box (IoU 0.3) leaves the detection as it was.
+    """
+    H, W = frame.shape[:2]
+    in_h, in_w = DETECTOR_INPUT
+    full = min(in_w / W, in_h / H)
+    out: list[Detection] = []
+    for d in found:
+        x, y, w, h = d.box
+        ww = max(w * REFINE_WINDOW, 64.0)
+        wh = ww * in_h / in_w
+        cx, cy = x + w / 2, y + h / 2
+        x0, y0 = int(max(0, cx - ww / 2)), int(max(0, cy - wh / 2))
+        x1, y1 = int(min(W, cx + ww / 2)), int(min(H, cy + wh / 2))
+        if w * full >= REFINE_INPUT_PX or x1 - x0 < 8 or y1 - y0 < 8 or d.corners is not None:
+            out.append(d)
+            continue
+        if min(in_w / (x1 - x0), in_h / (y1 - y0)) < REFINE_GAIN * full:
+            out.append(d)
+            continue
+        tensor, lb = preprocess(frame[y0:y1, x0:x1])
+        again = postprocess(model.run(tensor), lb, threshold, nms_iou, 4)
+        boxes = np.float32([[a.box[0] + x0, a.box[1] + y0, a.box[0] + x0 + a.box[2], a.box[1] + y0 + a.box[3]]
+                            for a in again]).reshape(-1, 4)
+        iou = iou_matrix(boxes, np.float32([[x, y, x + w, y + h]]))[:, 0] if len(again) else np.zeros(0)
+        if not len(iou) or iou.max() < 0.3:
+            out.append(d)
+            continue
+        bx0, by0, bx1, by1 = boxes[int(iou.argmax())]
+        out.append(Detection((int(bx0), int(by0), int(bx1 - bx0), int(by1 - by0)), d.score))
+    return out
+
+
 ROLL_PASS_DEGREES = (15.0, -15.0)  # the roll passes: the frame turned so that a plate rolled this far lies level
 
 
@@ -257,7 +305,7 @@ def roll_passes(model, frame: np.ndarray, threshold: float, found: list[Detectio
 
 
 def find(model, frame: np.ndarray, threshold: float, nms_iou: float = 0.45, max_plates: int = 16,
-         close_ups: bool = False, rolls: bool = False) -> list[Detection]:
+         close_ups: bool = False, rolls: bool = False, refined: bool = False) -> list[Detection]:
     """The plates a detector model (anything with the runtimes' `run(tensor) -> outputs`) finds in a frame.
 
     With `close_ups`, a second pass looks at the frame shrunk to half its fit: the detector
@@ -266,11 +314,12 @@ def find(model, frame: np.ndarray, threshold: float, nms_iou: float = 0.45, max_
     pass finds large (`CLOSE_UP_INPUT_PX` or more at full fit) are added; both passes' boxes of
     one plate are read, and `one_per_plate` keeps one read of it. With `rolls`, the frame turned
     either way is searched for rolled plates the other passes missed (`roll_passes`, two more
-    detector passes: about 22 ms a photo here).
+    detector passes: about 22 ms a photo here). With `refined`, each plate small in the detector's
+    input is found again in a window around it for a sharper box (`refine`).
     """
     tensor, lb = preprocess(frame)
     dets = postprocess(model.run(tensor), lb, threshold, nms_iou, max_plates)
-    if not (close_ups or rolls):  # a camera frame: one pass, already best first
+    if not (close_ups or rolls or refined):  # a camera frame: one pass, already best first
         return dets
     if close_ups:
         tensor, zlb = preprocess(frame, ZOOM_OUT)
@@ -278,7 +327,8 @@ def find(model, frame: np.ndarray, threshold: float, nms_iou: float = 0.45, max_
         dets += [d for d in postprocess(model.run(tensor), zlb, threshold, nms_iou, max_plates) if d.box[2] >= min_w]
     if rolls:
         dets += roll_passes(model, frame, threshold, dets, nms_iou, max_plates)
-    return sorted(dets, key=lambda d: -d.score)[:max_plates]
+    dets = sorted(dets, key=lambda d: -d.score)[:max_plates]
+    return refine(model, frame, dets, threshold, nms_iou) if refined else dets
 
 
 def one_per_plate(boxes: list[tuple[int, int, int, int]], confidences: list[float], iou: float = 0.45) -> list[int]:
