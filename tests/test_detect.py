@@ -253,6 +253,60 @@ def test_close_up_pass_looks_at_the_frame_shrunk_and_adds_only_its_large_plates(
     assert [(d.box, round(d.score, 2)) for d in dets] == [((80, 60, 400, 200), 0.9), ((300, 100, 40, 20), 0.8)]
 
 
+def test_small_plates_in_large_stills_are_found_again_in_a_window_around_them():
+    from firmware.recognition.detect import REFINE_INPUT_PX, find
+
+    frame = np.full((1920, 3200), 200, np.uint8)  # full fit at scale 0.2
+    small = encode([(100, 100, 120, 108)], [0.8])  # frame box (500, 500, 100, 40): 20 input px wide
+    again = encode([(224, 152, 416, 232)], [0.6])  # in the 400x240 window at (350, 400), scale 1.6
+    model = _ScriptedDetector(small, again)
+    [d] = find(model, frame, 0.5, refined=True)
+    assert len(model.inputs) == 2
+    assert d.score == pytest.approx(0.8)  # the first pass's score: the verification band was measured on it
+    assert d.box == pytest.approx((490, 495, 120, 50), abs=1)
+    window = model.inputs[1][0, 0]
+    assert np.allclose(window, 200 / 255)  # the window fills the input: 1.6 times, against 0.2 for the frame
+
+    model = _ScriptedDetector(small, encode([], []))  # nothing there: the box stays
+    assert [d.box for d in find(model, frame, 0.5, refined=True)] == [(500, 500, 100, 40)]
+    model = _ScriptedDetector(small)  # camera frames: one pass
+    assert [d.box for d in find(model, frame, 0.5)] == [(500, 500, 100, 40)] and len(model.inputs) == 1
+    big = encode([(100, 100, 100 + REFINE_INPUT_PX, 116)], [0.8])  # large enough in the input already
+    model = _ScriptedDetector(big)
+    assert len(find(model, frame, 0.5, refined=True)) == 1 and len(model.inputs) == 1
+
+
+def test_stills_cut_small_plates_in_large_photos_from_a_sharper_box():
+    """The shipped detector and OCR: 200 px plates in a 4032x3024 photo (30 px in the detector's input)."""
+    import cv2
+
+    from firmware.config import RecognitionConfig
+    from firmware.recognition import Recognizer
+    from firmware.recognition.detect import find
+    from models.synth import plates
+
+    rec = Recognizer.from_config(RecognitionConfig(), stills=True)
+    rng = np.random.default_rng(2)
+    ious = {False: [], True: []}
+    right = 0
+    for i in range(6):
+        face, text = plates.render_plate(rng, None, degrade=False)
+        w = 200
+        h = w * face.shape[0] // face.shape[1]
+        photo = np.full((3024, 4032, 3), 120, np.uint8)
+        x, y = int(rng.integers(400, 3400)), int(rng.integers(1200, 2600))
+        photo[y - h: y + 2 * h, x - w // 2: x + w + w // 2] = rng.integers(20, 230, 3)  # the car around it
+        photo[y: y + h, x: x + w] = cv2.resize(face, (w, h), interpolation=cv2.INTER_AREA)
+        truth = np.float32([[x, y, x + w, y + h]])
+        for refined in (False, True):
+            dets = find(rec.detector, photo, rec.threshold, refined=refined)
+            boxes = np.float32([[d.box[0], d.box[1], d.box[0] + d.box[2], d.box[1] + d.box[3]] for d in dets]).reshape(-1, 4)
+            ious[refined].append(float(iou_matrix(boxes, truth).max()) if len(dets) else 0.0)
+        right += any(r.plate == text for r in rec.read_frame(photo))
+    assert np.mean(ious[True]) > np.mean(ious[False]) and min(ious[True]) >= 0.6, ious
+    assert right >= 5
+
+
 def test_one_per_plate_keeps_the_larger_of_nested_boxes_and_the_surer_of_twins():
     from firmware.recognition.detect import one_per_plate
 

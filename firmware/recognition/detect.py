@@ -201,10 +201,12 @@ ZOOM_OUT = 0.5  # the close-up pass: the frame at half its fit in the detector i
 CLOSE_UP_INPUT_PX = 160.0  # plates at least this wide in the full-fit input come from the close-up pass
 
 
-# stills: a plate narrower than REFINE_INPUT_PX in the full-fit input (a small plate in a large photo) is looked for
+# stills: a plate narrower than REFINE_INPUT_PX in the full-fit input (a small plate in a large photo), but at
+# least REFINE_MIN_PX wide in the photo (narrower ones are too small to read whatever their box), is looked for
 # again in a window REFINE_WINDOW plate widths wide around it, when that window reaches the input at least
 # REFINE_GAIN times larger; the box found there replaces its box (docs/recognition.md: small plates in photos)
 REFINE_INPUT_PX = 40.0
+REFINE_MIN_PX = 50.0
 REFINE_WINDOW = 4.0
 REFINE_GAIN = 1.5
 
@@ -230,7 +232,7 @@ def refine(model, frame: np.ndarray, found: list[Detection], threshold: float, n
         cx, cy = x + w / 2, y + h / 2
         x0, y0 = int(max(0, cx - ww / 2)), int(max(0, cy - wh / 2))
         x1, y1 = int(min(W, cx + ww / 2)), int(min(H, cy + wh / 2))
-        if w * full >= REFINE_INPUT_PX or x1 - x0 < 8 or y1 - y0 < 8 or d.corners is not None:
+        if w < REFINE_MIN_PX or w * full >= REFINE_INPUT_PX or x1 - x0 < 8 or y1 - y0 < 8 or d.corners is not None:
             out.append(d)
             continue
         if min(in_w / (x1 - x0), in_h / (y1 - y0)) < REFINE_GAIN * full:
