@@ -62,6 +62,9 @@ def main() -> None:
         r1 = Recognizer.from_config(RecognitionConfig(threads=1, second_look_below=gate))
         ms_full = median_ms(lambda: r1.read_crops(crops), 10)[0]
         out[f"read_crops_per_s_with_decode_1_thread{tag}"] = round(32 / (ms_full / 1e3), 1)
+    # side by side: the glyph check (default) off, second look on
+    r1 = Recognizer.from_config(RecognitionConfig(threads=1, glyph_check=False))
+    out["read_crops_per_s_with_decode_1_thread_no_glyph_check"] = round(32 / (median_ms(lambda: r1.read_crops(crops), 10)[0] / 1e3), 1)
     out["second_looks_in_32_crops"] = sum(
         1 for r in Recognizer.from_config(RecognitionConfig(second_look_below=None)).read_crops(crops)
         if r.plate and r.confidence < RecognitionConfig().second_look_below)
