@@ -3,7 +3,8 @@
 The OCR network under-calls O. Plates that issue O at all draw it wider than 0 (the
 digits of a plate die share one width; an O is a circle, a 0 an upright oval), but O is
 rare in US serials and the network, trained on their letter frequencies, reads a wide,
-round O as 0 on a third of clean synthetic plates in sans fonts (docs/recognition.md).
+round O as 0 for a fifth to a third of the Os on clean synthetic plates in sans fonts
+(docs/recognition.md).
 The geometry says what its eye misses: where the network itself holds the O reading
 as a candidate, a glyph at least `WIDE` times as wide as the plate's other digits
 promotes it. Only that direction: O read as 0 is the error the network makes, and
