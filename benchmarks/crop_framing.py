@@ -23,7 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from firmware import config  # noqa: E402
+from benchmarks import configured  # noqa: E402
 from firmware.imageio import read_image  # noqa: E402
 from firmware.recognition import Recognizer  # noqa: E402
 from firmware.recognition.ocr import normalise  # noqa: E402
@@ -34,17 +34,13 @@ MARGINS = [(0.0, 0.0), (0.05, 0.15), (0.1, 0.3), (0.25, 0.6), (0.6, 1.5)]
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--models-dir", type=Path, default=None)
-    ap.add_argument("--config", default=None, help="a polewatch.toml whose [recognition] to use")
+    configured.add_arguments(ap)
     ap.add_argument("--half", default="holdout", choices=["holdout", "all"])
     ap.add_argument("--verbose", action="store_true", help="print every plate read wrong")
     a = ap.parse_args()
     from models.detector.data import ca_half
 
-    cfg = (config.load(a.config) if a.config else config.Config()).recognition
-    if a.models_dir:
-        cfg.models_dir = a.models_dir
-    rec = Recognizer.from_config(cfg, stills=True)
+    rec = Recognizer.from_config(configured.load(a).recognition, stills=True)
     src = DATASETS / "scenes-ca"
     rows = [r for r in csv.DictReader(open(src / "labels.tsv"), delimiter="\t")
             if a.half == "all" or ca_half(r["file"]) == "holdout"]

@@ -27,7 +27,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from firmware import config  # noqa: E402
+from benchmarks import configured  # noqa: E402
 from firmware.evaluation import matches  # noqa: E402
 from firmware.recognition import Recognizer  # noqa: E402
 from firmware.recognition.ocr import normalise  # noqa: E402
@@ -60,19 +60,15 @@ def paste(rng: np.random.Generator, plate: np.ndarray, scene: np.ndarray, width:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--models-dir", type=Path, default=None)
+    configured.add_arguments(ap)
     ap.add_argument("--widths", default="90,140,220", help="plate widths in the photo, px")
     ap.add_argument("--scene", default="1280x720", help="photo size WxH")
     ap.add_argument("--fold", default="val", choices=["val", "train", "all"])
     ap.add_argument("--limit", type=int, default=None)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--config", default=None, help="a polewatch.toml whose [recognition] to use")
     ap.add_argument("--verbose", action="store_true", help="print every plate read in one way and not the other")
     args = ap.parse_args()
-    cfg = (config.load(args.config) if args.config else config.Config()).recognition
-    if args.models_dir:
-        cfg.models_dir = args.models_dir
-    rec = Recognizer.from_config(cfg, stills=True)
+    rec = Recognizer.from_config(configured.load(args).recognition, stills=True)
     with open(DATASETS / "us-crops-dev" / "labels.csv") as fh:
         rows = list(csv.DictReader(fh))
     rows = [r for r in rows if args.fold == "all" or us_fold(r["file"]) == args.fold][: args.limit]

@@ -16,7 +16,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from firmware import config  # noqa: E402
+from benchmarks import configured  # noqa: E402
 from firmware.commands.simulate import simulate  # noqa: E402
 
 
@@ -25,20 +25,17 @@ def main() -> int:
     ap.add_argument("--vehicles", type=int, default=40)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--conditions", default="day,night")
-    ap.add_argument("--config", default=None)
     ap.add_argument("--json", action="store_true")
-    ap.add_argument("--models-dir", type=Path, default=None, help="models other than the shipped ones")
+    configured.add_arguments(ap)
     ap.add_argument("--verbose", action="store_true", help="print every wrong or missing read")
     args = ap.parse_args()
     rows = []
     ok_all = True
     for cond in args.conditions.split(","):
-        cfg = config.load(args.config) if args.config else config.Config()
+        cfg = configured.load(args)
         cfg.device.data_dir = Path(tempfile.mkdtemp(prefix="pw-bench-"))
         cfg.camera.simulated.night = cond == "night"
         cfg.camera.simulated.seed = args.seed
-        if args.models_dir:
-            cfg.recognition.models_dir = args.models_dir
         bad: list[dict] = []
         s = simulate(cfg, args.vehicles, lambda r: None if r["correct"] else bad.append(r))
         s["condition"] = cond
