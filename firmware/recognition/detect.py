@@ -232,10 +232,8 @@ def refine(model, frame: np.ndarray, found: list[Detection], threshold: float, n
         cx, cy = x + w / 2, y + h / 2
         x0, y0 = int(max(0, cx - ww / 2)), int(max(0, cy - wh / 2))
         x1, y1 = int(min(W, cx + ww / 2)), int(min(H, cy + wh / 2))
-        if w < REFINE_MIN_PX or w * full >= REFINE_INPUT_PX or x1 - x0 < 8 or y1 - y0 < 8 or d.corners is not None:
-            out.append(d)
-            continue
-        if min(in_w / (x1 - x0), in_h / (y1 - y0)) < REFINE_GAIN * full:
+        small = REFINE_MIN_PX <= w and w * full < REFINE_INPUT_PX and d.corners is None
+        if not small or x1 - x0 < 8 or y1 - y0 < 8 or min(in_w / (x1 - x0), in_h / (y1 - y0)) < REFINE_GAIN * full:
             out.append(d)
             continue
         tensor, lb = preprocess(frame[y0:y1, x0:x1])
