@@ -47,6 +47,32 @@ def test_picture_separators_are_drawn_apart_from_the_characters() -> None:
     assert pictures > 20  # about a fifth of six-character plates carry a picture separator
 
 
+def test_a_picture_beside_the_text_keeps_clear_of_every_character(monkeypatch) -> None:
+    """Arizona's cactus or a county seal sits beside the registration, never over it: before, half the
+    plates with such a picture had it over the first or last character (the simulated road's 1CPS023,
+    its 1 under a heart, read CPS023 in every frame)."""
+    calls: list[tuple] = []
+    paste, blend = plates._paste, plates._blend
+    monkeypatch.setattr(plates, "_paste", lambda img, bgr, a, x, y: (calls.append(("picture", x, a)), paste(img, bgr, a, x, y))[1])
+    monkeypatch.setattr(plates, "_blend", lambda img, m, x, y, c: (calls.append(("text", x, m)), blend(img, m, x, y, c))[1])
+    rng = np.random.default_rng(0)
+    beside = 0
+    for _ in range(600):
+        calls.clear()
+        plates._plate_face(rng, plates.random_text(rng))
+        texts = [k for k, c in enumerate(calls) if c[0] == "text"]
+        side = [c for c in calls[: texts[0]] if c[0] == "picture"]  # pasted before the text: beside it
+        if not side:
+            continue
+        beside += 1
+        _, x, mask = calls[texts[-1]]
+        ink = np.flatnonzero(mask.max(0) > 0)
+        (_, px, alpha), = side
+        drawn = np.flatnonzero(alpha.max(0) > 0.05)
+        assert px + drawn[-1] < x + ink[0] or px + drawn[0] > x + ink[-1]
+    assert beside > 50
+
+
 @pytest.mark.parametrize("kind_seed", range(24))
 def test_pictures_have_colour_and_shape(kind_seed: int) -> None:
     bgr, alpha = plates._picture(np.random.default_rng(kind_seed), 60, 40, (0, 0, 0))

@@ -54,6 +54,7 @@ FONT_FILES = [
     "/usr/share/fonts/truetype/noto/NotoSans-Regular.ttf",
 ]
 FRAME_MAX_SIDE = 12  # px of a dealer frame's sides over the plate face; the text keeps clear of them
+PICTURE_GAP = 6  # px at least between a picture beside the text and the nearest character
 # Horizontal scale of the glyphs: plate dies are condensed, the fonts here mostly are not.
 SQUEEZE = (0.5, 1.05)
 STACK_SHARE = 0.03  # plates with two small characters stacked inside the registration (read in order)
@@ -641,9 +642,10 @@ def _plate_face(rng: np.random.Generator, text: str, stack_share: float = STACK_
     if side:  # a picture beside the text (Arizona's cactus, Maine's chickadee, a county seal)
         ph = int(PLATE_H * rng.uniform(0.4, 0.85))
         pw = int(ph * rng.uniform(0.4, 0.9))
-        max_w = min(max_w, PLATE_W - pw - 12)
         bgr, alpha = _picture(rng, ph, pw, ink)
         px = int(rng.integers(2, 10)) if side == "left" else PLATE_W - pw - int(rng.integers(2, 10))
+        # the text keeps clear of the picture: a heart over the first character made a label no one can read
+        max_w = min(max_w, (PLATE_W - px - pw if side == "left" else px) - FRAME_MAX_SIDE - PICTURE_GAP)
         py = int(np.clip(PLATE_H * rng.uniform(0.4, 0.6) - ph / 2, 0, PLATE_H - ph))
         _paste(img, bgr, alpha, px, py)
     mask, pictures = _text_mask(rng, text, th, max_w, ink, stack_share, font_check)
