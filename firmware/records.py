@@ -32,6 +32,9 @@ class PlateResult:
     # mean best-character probability over the OCR columns that read a character: how surely each
     # character was seen, whatever the alternatives for the whole text (verifies weak detections)
     char_confidence: float = 0.0
+    # camera frames only: each O or 0 of the read (by position) with its glyph's width over the plate's digit
+    # width (glyphs.round_widths), which the tracker pools over a vehicle's frames to settle O against 0
+    round_widths: dict[int, float] = field(default_factory=dict)
 
     def to_json(self) -> dict:
         return {

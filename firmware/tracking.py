@@ -25,6 +25,7 @@ import numpy as np
 
 from drivers.camera.base import Frame
 from firmware.records import Candidate, Direction, PlateRead, PlateResult
+from firmware.recognition import glyphs
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +33,8 @@ KEEP_BEST = 3  # frames whose images a track keeps (by quality) for the read's p
 VEHICLE_MAX_W = 800
 MAX_GROWTH = 2.0  # |d(log width)/dt| per second
 MOTION_WINDOW = 10  # observations the motion and growth estimates are fitted over (detector boxes jitter)
+ROUND_FRAMES = 64  # frames whose O and 0 glyph widths a track keeps (PlateResult.round_widths)
+ROUND_MIN_FRAMES = 5  # frames that must have measured a glyph before its pooled width settles O against 0
 
 
 def edit_distance(a: str, b: str) -> int:
@@ -102,6 +105,7 @@ class Track:
     frames: int = 0
     widths: list[tuple[float, float, float]] = field(default_factory=list)  # (t, width, centre y)
     shots: list[_Shot] = field(default_factory=list)
+    rounds: deque = field(default_factory=lambda: deque(maxlen=ROUND_FRAMES))  # (read, its O/0 glyph widths)
     truth: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     emitted: bool = False
 
@@ -249,6 +253,8 @@ class Tracker:
             if c.plate and c.plate not in seen:
                 seen.add(c.plate)
                 k.votes[c.plate] += weight * float(c.confidence)
+        if r.round_widths:
+            k.rounds.append((r.plate, r.round_widths))
         k.widths.append((t, float(w), y + h / 2))
         if len(k.widths) > 64:
             del k.widths[1:-32]  # keep the first and the recent ones for the direction
@@ -287,7 +293,7 @@ class Tracker:
         if not k.votes or k.frames < self.cfg.min_frames:
             self.discarded += 1
             return None
-        ranked = sorted(k.votes.items(), key=lambda kv: -kv[1])
+        ranked = self._settle_rounds(k, sorted(k.votes.items(), key=lambda kv: -kv[1]))
         text, score = ranked[0]
         confidence = min(1.0, score / k.weight)
         if confidence < self.cfg.min_confidence:
@@ -311,6 +317,23 @@ class Tracker:
             frames=k.frames,
             ground_truth=truth or None,
         )
+
+    @staticmethod
+    def _settle_rounds(k: Track, ranked: list[tuple[str, float]]) -> list[tuple[str, float]]:
+        """The vote with O against 0 settled by the glyphs' widths pooled over the track's frames
+        (`glyphs.pooled_choice`: an O whose glyph is narrower than the plate's digits is a 0): where the
+        second or third text differs from the leader only there and the pooled widths say so, the two
+        swap places and scores. Frames split their votes between such readings (THH0713: 27 frames
+        against 33), and the nearer frames do not read them better."""
+        if len(ranked) < 2 or not k.rounds:
+            return ranked
+        seen = list(k.rounds)
+        for j in range(1, min(3, len(ranked))):
+            if glyphs.pooled_choice(ranked[0][0], ranked[j][0], seen, ROUND_MIN_FRAMES):
+                out = list(ranked)
+                out[0], out[j] = (ranked[j][0], ranked[0][1]), (ranked[0][0], ranked[j][1])
+                return out
+        return ranked
 
     def _jpeg(self, img: np.ndarray) -> bytes:
         ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, self.jpeg_quality])

@@ -175,3 +175,36 @@ def test_a_crop_cut_around_the_characters_alone_is_read_with_plate_colour_around
     right_off = sum(r.plate == t for r, t in zip(off.read_plate_images(tight), texts))
     assert right >= 45 and right >= right_off + 20, (right, right_off)  # 53 against 22 on 2026-11-29
     assert [r.box for r in rec.read_plate_images(tight[:3])] == [(0, 0, c.shape[1], c.shape[0]) for c in tight[:3]]
+
+
+def test_round_widths_measure_each_o_and_0_against_the_plates_other_digits() -> None:
+    face = font("LiberationSans-Bold.ttf")
+    crop, cols = drawn("5O03", face)
+    widths = glyphs.round_widths(crop, probs_for("5O03", cols), "5O03")
+    assert set(widths) == {1, 2}
+    assert widths[1] >= 1.25 and 0.85 <= widths[2] <= 1.15, widths  # Liberation Sans: O 1.48 times as wide as 0
+    assert glyphs.round_widths(crop, probs_for("5O03", cols), "5X13") == {}  # no O or 0 read
+    assert glyphs.round_widths(crop, probs_for("5O03", cols), "5O3") == {}  # the path must place every glyph
+    crop, cols = drawn("ABO", face)
+    assert glyphs.round_widths(crop, probs_for("ABO", cols), "ABO") == {}  # no digit to measure it against
+
+
+def test_pooled_choice_needs_enough_frames_a_narrow_glyph_and_only_o_to_0() -> None:
+    seen = [("THHO713", {3: 0.8})] * 3 + [("THH0713", {3: 0.85})] * 3 + [("HHO713", {2: 1.3})] * 9
+    assert glyphs.pooled_choice("THHO713", "THH0713", seen, 5)
+    assert not glyphs.pooled_choice("THHO713", "THH0713", seen[:4], 5)
+    assert not glyphs.pooled_choice("THHO713", "THH0713", [("THHO713", {3: 1.0})] * 6, 5)  # digit-wide
+    assert not glyphs.pooled_choice("THHO713", "THHQ713", seen, 5)  # Q is not what widths tell
+    assert not glyphs.pooled_choice("THHO713", "THHO71", seen, 5)
+    # a wide glyph read 0 stays 0: pooled wide medians turned more right 0s into O than they mended Os
+    assert not glyphs.pooled_choice("T7FED0", "T7FEDO", [("T7FED0", {5: 1.3})] * 6, 5)
+
+
+def test_camera_frames_carry_round_widths_and_stills_do_not() -> None:
+    face = font("LiberationSans-Bold.ttf")
+    crop, _ = drawn("5O03", face)
+    frames = Recognizer.from_config(RecognitionConfig()).read_crops([crop])[0]
+    stills = Recognizer.from_config(RecognitionConfig(), stills=True).read_crops([crop])[0]
+    off = Recognizer.from_config(RecognitionConfig(glyph_check=False)).read_crops([crop])[0]
+    assert frames.round_widths and set(frames.round_widths) == {i for i, ch in enumerate(frames.plate) if ch in "O0"}
+    assert stills.round_widths == {} and off.round_widths == {}

@@ -159,3 +159,40 @@ def test_a_plate_cut_by_the_frame_edge_is_not_a_second_read():
     assert [r.plate for r in reads] == ["4IF3808"]
     everything = run(Tracker(PipelineConfig(edge_margin_px=-1)), seq)  # the rule is what removed it
     assert sorted(r.plate for r in everything) == ["4IF3808", "INDIANA"]
+
+
+def _split_vote(n: int, near_wrong: str, right: str, width: float) -> PlateResult:
+    """A frame of a plate whose O or 0 the OCR reads either way: the nearer half of the frames (weighed
+    more) lean to the wrong reading; every frame measures the glyph at `width` times the digits."""
+    top, other = (near_wrong, right) if n >= 8 else (right, near_wrong)
+    r = res(approach(n), top, 0.55, [Candidate(top, 0.55), Candidate(other, 0.4)])
+    r.round_widths = {next(i for i, (a, b) in enumerate(zip(near_wrong, right)) if a != b): width}
+    return r
+
+
+def test_an_o_on_a_glyph_narrower_than_the_digits_over_the_vehicles_frames_is_read_0():
+    near_wrong, right = "THHO713", "THH0713"
+    seq = [(n, [_split_vote(n, near_wrong, right, 0.8)]) for n in range(20)]
+    (read,) = run(Tracker(PipelineConfig()), seq)
+    assert read.plate == right
+    assert [c.plate for c in read.candidates[:2]] == [right, near_wrong]
+    assert read.candidates[0].confidence >= read.candidates[1].confidence
+
+
+@pytest.mark.parametrize("near_wrong, right, width", [("THHO713", "THH0713", 1.0),  # digit-wide: no evidence
+                                                       ("T7FED0", "T7FEDO", 1.3)])  # wide: not trusted
+def test_glyph_widths_that_say_nothing_leave_the_vote_as_it_is(near_wrong, right, width):
+    seq = [(n, [_split_vote(n, near_wrong, right, width)]) for n in range(20)]
+    (read,) = run(Tracker(PipelineConfig()), seq)
+    assert read.plate == near_wrong
+
+
+def test_too_few_measured_frames_leave_the_vote_as_it_is():
+    seq = []
+    for n in range(20):
+        r = _split_vote(n, "THHO713", "THH0713", 0.8)
+        if n > 3:
+            r.round_widths = {}
+        seq.append((n, [r]))
+    (read,) = run(Tracker(PipelineConfig()), seq)
+    assert read.plate == "THHO713"

@@ -122,6 +122,8 @@ class Recognizer:
         # close-up pass (detect.find): still photos can hold a plate of any size, a pole camera's frames cannot
         self.close_ups = cfg.close_ups if cfg.close_ups is not None else stills
         self.roll_look = cfg.roll_look if cfg.roll_look is not None else stills  # a pole is mounted level
+        # camera frames: O and 0 glyphs are measured for the tracker to pool over a vehicle's frames
+        self.round_widths = cfg.glyph_check and not stills
         missing = {"detector", "ocr"} - models.keys()
         if missing:
             raise ModelMissing(f"manifest lacks model(s): {', '.join(sorted(missing))}")
@@ -236,8 +238,9 @@ class Recognizer:
         for k, r in enumerate(readings):
             box = boxes[k] if boxes else (0, 0, crops[k].shape[1], crops[k].shape[0])
             score = scores[k] if scores else 1.0
+            rounds = glyphs.round_widths(crops[k], probs[k], r.plate) if self.round_widths else {}
             results.append(PlateResult(box, float(score), r.plate, r.confidence, r.candidates,
-                                       ocr.char_confidence(probs[k])))
+                                       ocr.char_confidence(probs[k]), rounds))
         return results
 
     def _probs(self, crops: list[np.ndarray]) -> list[np.ndarray]:
