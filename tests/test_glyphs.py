@@ -208,3 +208,6 @@ def test_camera_frames_carry_round_widths_and_stills_do_not() -> None:
     off = Recognizer.from_config(RecognitionConfig(glyph_check=False)).read_crops([crop])[0]
     assert frames.round_widths and set(frames.round_widths) == {i for i, ch in enumerate(frames.plate) if ch in "O0"}
     assert stills.round_widths == {} and off.round_widths == {}
+    crop, _ = drawn("5003", face)
+    zeros = Recognizer.from_config(RecognitionConfig()).read_crops([crop])[0]
+    assert zeros.plate == "5003" and zeros.round_widths == {}  # no O in question: not measured

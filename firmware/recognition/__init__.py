@@ -238,7 +238,9 @@ class Recognizer:
         for k, r in enumerate(readings):
             box = boxes[k] if boxes else (0, 0, crops[k].shape[1], crops[k].shape[0])
             score = scores[k] if scores else 1.0
-            rounds = glyphs.round_widths(crops[k], probs[k], r.plate) if self.round_widths else {}
+            # only where an O is in question: the tracker settles an O read on a narrow glyph (tracking.py)
+            asked = self.round_widths and any("O" in c.plate for c in r.candidates[:3])
+            rounds = glyphs.round_widths(crops[k], probs[k], r.plate) if asked else {}
             results.append(PlateResult(box, float(score), r.plate, r.confidence, r.candidates,
                                        ocr.char_confidence(probs[k]), rounds))
         return results
