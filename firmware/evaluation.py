@@ -15,6 +15,7 @@ import csv
 import resource
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -76,7 +77,10 @@ def matches(pred: tuple[int, int, int, int], truth: tuple[int, int, int, int]) -
     return union > 0 and inter / union >= 0.3
 
 
-def evaluate(recognizer, folder: Path, limit: int | None = None, progress: bool = True) -> dict:
+def evaluate(recognizer, folder: Path, limit: int | None = None, progress: bool = True,
+             on_miss: Callable[[dict], None] | None = None) -> dict:
+    """The folder's summary; `on_miss` is handed each labelled plate not read right (not found, or read
+    otherwise: file, truth, read, confidence, top candidates), which is where tuning starts."""
     kind, labels = load_labels(folder)
     files = sorted(labels)[:limit] if limit else sorted(labels)
     t = Tally()
@@ -109,9 +113,15 @@ def evaluate(recognizer, folder: Path, limit: int | None = None, progress: bool 
                 continue
             t.labelled += 1
             if match is None:
+                if on_miss is not None:
+                    on_miss({"image": name, "truth": tr.plate, "box": list(tr.box) if tr.box else None, "found": False})
                 continue
             p = preds[match]
             ok = p.plate == tr.plate
+            if not ok and on_miss is not None:
+                on_miss({"image": name, "truth": tr.plate, "box": list(tr.box) if tr.box else None, "found": True,
+                         "plate": p.plate, "confidence": round(float(p.confidence), 4),
+                         "candidates": [c.plate for c in p.candidates[:3]]})
             t.exact += ok
             t.top_n += any(c.plate == tr.plate for c in p.candidates)
             t.confidences.append((p.confidence, ok))

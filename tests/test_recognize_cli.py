@@ -111,6 +111,26 @@ def test_eval_scores_a_labelled_crop_folder(images, tmp_path):
     assert s["exact_top1"] >= 4 / 6 and s["top_n"] >= s["exact_top1"]
 
 
+def test_eval_lists_the_plates_it_did_not_read_right_when_asked(images, tmp_path):
+    d, texts = images
+    wrong = ["ZZZ999", "QQQ111"]  # labels the first two plates do not carry: two sure misses
+    labels = wrong + texts[2:]
+    (tmp_path / "labels.csv").write_text("file,plate\n" + "".join(f"crop{i}.png,{t}\n" for i, t in enumerate(labels)))
+    for i in range(len(texts)):
+        (tmp_path / f"crop{i}.png").symlink_to(d / f"crop{i}.png")
+    plain = polewatch("eval", str(tmp_path))
+    r = polewatch("eval", "--misses", str(tmp_path))
+    assert r.returncode == 0, r.stderr
+    lines = [json.loads(ln) for ln in r.stdout.splitlines()]
+    summary, misses = lines[-1], [ln["miss"] for ln in lines[:-1]]
+    assert summary == json.loads(plain.stdout.splitlines()[-1]) | {k: summary[k] for k in summary if "latency" in k
+                                                                    or k == "peak_rss_mb"}
+    assert len(misses) == round(summary["labelled"] * (1 - summary["exact_top1"]))
+    assert {m["truth"] for m in misses} >= set(wrong)
+    for m in misses:
+        assert m["found"] and m["plate"] != m["truth"] and m["image"].startswith("crop") and len(m["candidates"]) >= 1
+
+
 def test_second_look_reads_only_unsure_plates_again_in_one_batch():
     """With the shipped models: each plate under the gate costs one more OCR run of two views."""
     import numpy as np

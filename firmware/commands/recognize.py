@@ -84,6 +84,8 @@ def register_eval(sub: argparse._SubParsersAction) -> None:
     p.add_argument("folders", nargs="+", metavar="FOLDER")
     p.add_argument("--top", type=int, default=None, metavar="N")
     p.add_argument("--limit", type=int, default=None, help="first N images of each folder")
+    p.add_argument("--misses", action="store_true",
+                   help="before each folder's summary, one JSON line per labelled plate not read right")
     p.set_defaults(func=run_eval)
 
 
@@ -96,7 +98,8 @@ def run_eval(args: argparse.Namespace) -> int:
     rec = load_recognizer(args, args.top)
     for folder in map(Path, args.folders):
         try:
-            print(json.dumps(evaluate(rec, folder, args.limit, progress=sys.stderr.isatty())), flush=True)
+            miss = (lambda m: print(json.dumps({"miss": m}), flush=True)) if args.misses else None
+            print(json.dumps(evaluate(rec, folder, args.limit, progress=sys.stderr.isatty(), on_miss=miss)), flush=True)
         except FileNotFoundError as exc:
             raise UserError(str(exc)) from None
     return 0
