@@ -7,8 +7,10 @@ round O as 0 for a fifth to a third of the Os on clean synthetic plates in sans 
 (docs/recognition.md).
 The geometry says what its eye misses: where the network itself holds the O reading
 as a candidate, a glyph at least `WIDE` times as wide as the plate's other digits
-promotes it. Only that direction: O read as 0 is the error the network makes, and
-monospaced dies draw O no wider than 0, so a narrow glyph proves nothing.
+promotes it. Only that direction on one crop: O read as 0 is the error the network makes, and
+monospaced dies draw O no wider than 0, so one narrow glyph proves little. Over a vehicle's many
+camera frames (`round_widths`, pooled by the tracker with `pooled_choice`) a glyph narrower than
+the digits in the median is evidence enough that an O read there is a 0.
 """
 
 from __future__ import annotations
@@ -161,7 +163,7 @@ def pooled_choice(leader: str, alt: str, seen: list[tuple[str, dict[int, float]]
     that read the leader's length is ROUND_NARROW or less, from at least `min_frames` frames. Plates that
     issue O draw it wider than 0, so a glyph narrower than the digits is no O. One frame's width is noisy
     (Otsu, blur, a neighbour run into the glyph); the median of forty is not. Not the other way: pooled
-    over four simulated seeds, wide medians turned four right 0s into O for two Os mended."""
+    over four simulated seeds, wide medians turned four right 0s into O for one O mended."""
     if len(alt) != len(leader):
         return False
     diff = [i for i, (a, b) in enumerate(zip(leader, alt)) if a != b]
