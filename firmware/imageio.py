@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import io
+import warnings
 from pathlib import Path
 
 import cv2
 import numpy as np
+from PIL import Image
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".pgm", ".ppm"}
+# the largest image decoded: 150 MP (a 108 MP phone photo fits) is 450 MB of BGR. A 425 KB PNG of
+# 20000 x 20000 blank pixels took 2.4 GB and 12 s to decode and read: more than a Pi can spare.
+MAX_PIXELS = 150_000_000
 
 
 class ImageError(Exception):
@@ -37,7 +43,25 @@ def read_image(path: Path) -> np.ndarray:
         raise ImageError(f"cannot read: {exc.strerror or exc}") from None
     if data.size == 0:
         raise ImageError("empty file")
+    _check_size(data)
     img = cv2.imdecode(data, cv2.IMREAD_COLOR)
     if img is None:
         raise ImageError("cannot decode: corrupt or not an image")
     return img
+
+
+def _check_size(data: np.ndarray) -> None:
+    """Refuse an image of more than MAX_PIXELS from its header, before its pixels are decoded.
+    Formats Pillow does not know, and corrupt headers, are left to OpenCV to decode or refuse."""
+    limit = f"more than the {MAX_PIXELS // 1_000_000} MP this reader decodes"
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data.tobytes())) as im:
+                w, h = im.size
+    except Image.DecompressionBombError:  # Pillow's own limit (179 MP) is past ours
+        raise ImageError(f"too large: over {2 * Image.MAX_IMAGE_PIXELS // 1_000_000} MP, {limit}") from None
+    except Exception:
+        return
+    if w * h > MAX_PIXELS:
+        raise ImageError(f"too large: {w}x{h} pixels, {limit}")

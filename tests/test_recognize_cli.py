@@ -68,6 +68,44 @@ def test_corrupt_and_missing_files_are_reported_and_the_run_goes_on(images):
     assert "plates" in lines[2] and "Traceback" not in r.stderr
 
 
+def test_an_image_too_large_to_decode_is_refused_from_its_header_and_the_run_goes_on(images, tmp_path):
+    """A 22 KB PNG of 20000 x 9000 blank pixels (1-bit) would decode to 540 MB of BGR; one of 20000 x
+    20000 took 2.4 GB and 12 s before this check. Refused from its header, before any pixel is decoded."""
+    from PIL import Image
+
+    d, _ = images
+    bomb = tmp_path / "bomb.png"
+    Image.new("1", (20000, 9000)).save(bomb)
+    big = tmp_path / "big.png"
+    Image.new("1", (13000, 12000)).save(big)  # 156 MP: past ours, under Pillow's own limit
+    r = polewatch("recognize", "--json", str(bomb), str(big), str(d / "scene.jpg"))
+    assert r.returncode == 0, r.stderr
+    lines = [json.loads(x) for x in r.stdout.splitlines()]
+    assert lines[0]["image"] == str(bomb) and lines[0]["error"].startswith("too large: over 178 MP")
+    assert lines[1] == {"image": str(big), "error": "too large: 13000x12000 pixels, more than the 150 MP this reader decodes"}
+    assert "plates" in lines[2] and "Traceback" not in r.stderr
+
+
+def test_read_image_keeps_to_max_pixels_and_leaves_headers_pillow_cannot_read_to_opencv(tmp_path, monkeypatch):
+    import cv2
+    import numpy as np
+
+    from firmware import imageio
+
+    monkeypatch.setattr(imageio, "MAX_PIXELS", 40 * 40)
+    cv2.imwrite(str(tmp_path / "small.png"), np.full((40, 40), 128, np.uint8))
+    cv2.imwrite(str(tmp_path / "wide.png"), np.full((40, 41), 128, np.uint8))
+    assert imageio.read_image(tmp_path / "small.png").shape == (40, 40, 3)
+    with pytest.raises(imageio.ImageError, match="too large: 41x40 pixels"):
+        imageio.read_image(tmp_path / "wide.png")
+
+    def unknown(*args, **kwargs):
+        raise OSError("cannot identify image file")
+
+    monkeypatch.setattr(imageio.Image, "open", unknown)  # a format or header Pillow does not know
+    assert imageio.read_image(tmp_path / "wide.png").shape == (40, 41, 3)
+
+
 def test_exit_code_is_non_zero_only_when_nothing_could_be_read(images):
     d, _ = images
     r = polewatch("recognize", "--json", str(d / "corrupt.jpg"))
