@@ -26,6 +26,7 @@ from firmware.config import RecognitionConfig  # noqa: E402
 from firmware.recognition import detect, ocr  # noqa: E402
 from firmware.recognition.manifest import load as load_manifest  # noqa: E402
 from firmware.recognition.onnxrt import OnnxRuntime  # noqa: E402
+from firmware.recognition.runtime import RuntimeUnavailable  # noqa: E402
 from firmware.recognition.tensorrt import TensorRTRuntime  # noqa: E402
 from models import MODELS_DIR  # noqa: E402
 
@@ -98,4 +99,8 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except RuntimeUnavailable as exc:  # no TensorRT or no GPU here: say so in one line
+        print(f"tensorrt_compare: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
