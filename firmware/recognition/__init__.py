@@ -230,8 +230,10 @@ class Recognizer:
         readings = [self.decode(p, self.cfg.top_n, us_format_rules=self.cfg.us_format_rules) for p in probs]
         if self.cfg.second_look_below is not None:
             self._second_look(crops, probs, readings, self.cfg.second_look_below)
+        measured = [glyphs.Glyphs(c, p) for c, p in zip(crops, probs)]  # measured only when a check asks
         if self.cfg.glyph_check:
-            readings = [glyphs.prefer_wide_o(c, p, r, self.cfg.us_format_rules) for c, p, r in zip(crops, probs, readings)]
+            readings = [glyphs.prefer_wide_o(c, p, r, self.cfg.us_format_rules, g)
+                        for c, p, r, g in zip(crops, probs, readings, measured)]
         if self.roll_look:
             self._roll_look(crops, probs, readings)
         results: list[PlateResult] = []
@@ -240,7 +242,7 @@ class Recognizer:
             score = scores[k] if scores else 1.0
             # only where an O is in question: the tracker settles an O read on a narrow glyph (tracking.py)
             asked = self.round_widths and any("O" in c.plate for c in r.candidates[:3])
-            rounds = glyphs.round_widths(crops[k], probs[k], r.plate) if asked else {}
+            rounds = glyphs.round_widths(crops[k], probs[k], r.plate, measured[k]) if asked else {}
             results.append(PlateResult(box, float(score), r.plate, r.confidence, r.candidates,
                                        ocr.char_confidence(probs[k]), rounds))
         return results

@@ -16,6 +16,7 @@ the digits in the median is evidence enough that an O read there is a 0.
 from __future__ import annotations
 
 import dataclasses
+from functools import cached_property
 
 import cv2
 import numpy as np
@@ -102,12 +103,41 @@ def text_height(crop: np.ndarray) -> float:
     return best[1]
 
 
+class Glyphs:
+    """One crop's glyphs under the OCR's greedy path, measured once: the per-crop checks below (the 0-to-O
+    promotion, the widths a tracker pools) share the connected-component pass, their one real cost."""
+
+    def __init__(self, crop: np.ndarray, probs: np.ndarray) -> None:
+        self.crop, self.probs = crop, probs
+
+    @cached_property
+    def cols(self) -> list[tuple[str, float]]:
+        return columns(self.probs)
+
+    @cached_property
+    def widths(self) -> list[int | None]:
+        return glyph_widths(self.crop, self.cols, self.probs.shape[0])
+
+    def ratios(self, plate: str, at: list[int]) -> dict[int, float]:
+        """Each glyph at the positions `at` of `plate` with its width over the median width of the plate's
+        other digits (2-9 and 0, not at `at`), where both are measured; none when the greedy path does not
+        have the read's length (its glyphs cannot be placed)."""
+        if len(self.cols) != len(plate):
+            return {}
+        ref = [v for j, v in enumerate(self.widths) if v is not None and j not in at and plate[j] in DIGITS]
+        if not ref:
+            return {}
+        digit = float(np.median(ref))
+        return {i: self.widths[i] / digit for i in at if self.widths[i] is not None}
+
+
 def prefer_wide_o(crop: np.ndarray, probs: np.ndarray, reading: ocr.Reading,
-                  us_format_rules: bool = False) -> ocr.Reading:
+                  us_format_rules: bool = False, measured: Glyphs | None = None) -> ocr.Reading:
     """The reading with its first candidate that reads O where the top read has 0 promoted to the top
     (the two swap places and confidences) when every such glyph is WIDE; else the reading unchanged.
     With `us_format_rules` a top read in a US serial format is never traded for one in none (an
-    Argentine NMM840's 0, run into the plate's frame, measured wide)."""
+    Argentine NMM840's 0, run into the plate's frame, measured wide). `measured`: the crop's Glyphs,
+    when another check measures them too."""
     top = reading.plate
     if "0" not in top or len(reading.candidates) < 2:
         return reading
@@ -119,18 +149,10 @@ def prefer_wide_o(crop: np.ndarray, probs: np.ndarray, reading: ocr.Reading,
                 and cand.confidence >= ALT_SHARE * reading.confidence
                 and not (us_format_rules and ocr.in_us_format(top) and not ocr.in_us_format(alt))):
             alts.append((k, diff))
-    if not alts:
-        return reading
-    cols = columns(probs)
-    if len(cols) != len(top):  # the greedy path must have the top read's length to place its glyphs
-        return reading
-    widths = glyph_widths(crop, cols, probs.shape[0])
+    g = measured or Glyphs(crop, probs)
     for k, diff in alts:
-        ref = [v for j, v in enumerate(widths) if v is not None and j not in diff and top[j] in DIGITS]
-        if not ref or any(widths[i] is None for i in diff):
-            continue
-        digit = float(np.median(ref))
-        if all(WIDE <= widths[i] / digit <= MERGED for i in diff):
+        ratios = g.ratios(top, diff)
+        if len(ratios) == len(diff) and all(WIDE <= v <= MERGED for v in ratios.values()):
             cands = list(reading.candidates)
             first, alt = cands[0], cands[k]
             cands[0] = dataclasses.replace(alt, confidence=first.confidence)
@@ -139,22 +161,13 @@ def prefer_wide_o(crop: np.ndarray, probs: np.ndarray, reading: ocr.Reading,
     return reading
 
 
-def round_widths(crop: np.ndarray, probs: np.ndarray, plate: str) -> dict[int, float]:
+def round_widths(crop: np.ndarray, probs: np.ndarray, plate: str, measured: Glyphs | None = None) -> dict[int, float]:
     """Each O or 0 of `plate` (by position) with its glyph's width over the median width of the plate's
     other digits, where both are measured: the evidence a tracker pools over a vehicle's frames."""
     at = [i for i, ch in enumerate(plate) if ch in "O0"]
     if not at:
         return {}
-    cols = columns(probs)
-    if len(cols) != len(plate):  # the greedy path must have the read's length to place its glyphs
-        return {}
-    widths = glyph_widths(crop, cols, probs.shape[0])
-    out: dict[int, float] = {}
-    for i in at:
-        ref = [v for j, v in enumerate(widths) if v is not None and j not in at and plate[j] in DIGITS]
-        if ref and widths[i] is not None:
-            out[i] = round(widths[i] / float(np.median(ref)), 3)
-    return out
+    return {i: round(v, 3) for i, v in (measured or Glyphs(crop, probs)).ratios(plate, at).items()}
 
 
 def pooled_choice(leader: str, alt: str, seen: list[tuple[str, dict[int, float]]], min_frames: int) -> bool:
