@@ -112,16 +112,16 @@ def evaluate(recognizer, folder: Path, limit: int | None = None, progress: bool 
             if not tr.plate:
                 continue
             t.labelled += 1
-            if match is None:
-                if on_miss is not None:
-                    on_miss({"image": name, "truth": tr.plate, "box": list(tr.box) if tr.box else None, "found": False})
-                continue
-            p = preds[match]
-            ok = p.plate == tr.plate
+            p = preds[match] if match is not None else None
+            ok = p is not None and p.plate == tr.plate
             if not ok and on_miss is not None:
-                on_miss({"image": name, "truth": tr.plate, "box": list(tr.box) if tr.box else None, "found": True,
-                         "plate": p.plate, "confidence": round(float(p.confidence), 4),
-                         "candidates": [c.plate for c in p.candidates[:3]]})
+                miss = {"image": name, "truth": tr.plate, "box": list(tr.box) if tr.box else None, "found": p is not None}
+                if p is not None:
+                    miss |= {"plate": p.plate, "confidence": round(float(p.confidence), 4),
+                             "candidates": [c.plate for c in p.candidates[:3]]}
+                on_miss(miss)
+            if p is None:
+                continue
             t.exact += ok
             t.top_n += any(c.plate == tr.plate for c in p.candidates)
             t.confidences.append((p.confidence, ok))

@@ -34,30 +34,30 @@ def expand(paths: list[str]) -> list[Path]:
 def read_image(path: Path) -> np.ndarray:
     """Decode an image file to BGR uint8, or raise ImageError saying why not."""
     try:
-        data = np.fromfile(str(path), dtype=np.uint8)
+        raw = Path(path).read_bytes()
     except FileNotFoundError:
         raise ImageError("no such file") from None
     except IsADirectoryError:
         raise ImageError("is a directory") from None
     except OSError as exc:
         raise ImageError(f"cannot read: {exc.strerror or exc}") from None
-    if data.size == 0:
+    if not raw:
         raise ImageError("empty file")
-    _check_size(data)
-    img = cv2.imdecode(data, cv2.IMREAD_COLOR)
+    _check_size(raw)
+    img = cv2.imdecode(np.frombuffer(raw, np.uint8), cv2.IMREAD_COLOR)
     if img is None:
         raise ImageError("cannot decode: corrupt or not an image")
     return img
 
 
-def _check_size(data: np.ndarray) -> None:
+def _check_size(raw: bytes) -> None:
     """Refuse an image of more than MAX_PIXELS from its header, before its pixels are decoded.
     Formats Pillow does not know, and corrupt headers, are left to OpenCV to decode or refuse."""
     limit = f"more than the {MAX_PIXELS // 1_000_000} MP this reader decodes"
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(data.tobytes())) as im:
+            with Image.open(io.BytesIO(raw)) as im:
                 w, h = im.size
     except Image.DecompressionBombError:  # Pillow's own limit (179 MP) is past ours
         raise ImageError(f"too large: over {2 * Image.MAX_IMAGE_PIXELS // 1_000_000} MP, {limit}") from None

@@ -167,6 +167,17 @@ def test_eval_lists_the_plates_it_did_not_read_right_when_asked(images, tmp_path
     assert {m["truth"] for m in misses} >= set(wrong)
     for m in misses:
         assert m["found"] and m["plate"] != m["truth"] and m["image"].startswith("crop") and len(m["candidates"]) >= 1
+    scenes = tmp_path / "scenes"
+    scenes.mkdir()
+    (scenes / "scene.jpg").symlink_to(d / "scene.jpg")
+    # the plate at 500,300 (read right) and a box over bare road where nothing is found
+    (scenes / "labels.tsv").write_text(f"file\tx\ty\tw\th\tplate\nscene.jpg\t500\t300\t180\t90\t{texts[0]}\n"
+                                       "scene.jpg\t40\t600\t180\t90\tNOPE123\n")
+    r = polewatch("eval", "--misses", str(scenes))
+    lines = [json.loads(ln) for ln in r.stdout.splitlines()]
+    assert [ln["miss"] for ln in lines[:-1]] == [{"image": "scene.jpg", "truth": "NOPE123", "box": [40, 600, 180, 90],
+                                                  "found": False}]
+    assert lines[-1]["detected"] == 0.5 and lines[-1]["exact_top1"] == 0.5
 
 
 def test_second_look_reads_only_unsure_plates_again_in_one_batch():

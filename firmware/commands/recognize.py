@@ -96,9 +96,9 @@ def run_eval(args: argparse.Namespace) -> int:
     from firmware.evaluation import evaluate
 
     rec = load_recognizer(args, args.top)
+    miss = (lambda m: print(json.dumps({"miss": m}), flush=True)) if args.misses else None
     for folder in map(Path, args.folders):
         try:
-            miss = (lambda m: print(json.dumps({"miss": m}), flush=True)) if args.misses else None
             print(json.dumps(evaluate(rec, folder, args.limit, progress=sys.stderr.isatty(), on_miss=miss)), flush=True)
         except FileNotFoundError as exc:
             raise UserError(str(exc)) from None
