@@ -184,6 +184,35 @@ def test_plate_fonts_tell_the_texts_letters_from_their_lookalike_digits() -> Non
     assert any(plates.ambiguous_letters(f, b) & set("QOB1I80") for f, b in unchecked)
 
 
+def test_die_fonts_are_drawn_for_their_share_with_a_dies_proportions_and_the_font_check() -> None:
+    """`die_font_share`: that share of plates in a plate-die lookalike (FHWA series, DIN, routed), each
+    squeezed to a die's width whatever the series' own, and still never an O drawn like its 0."""
+    assert plates._die_fonts() == plates.DIE_FONT_FILES  # scripts/test installs them all
+    rng = np.random.default_rng(3)
+    picks = [plates._font_choice(rng, "7ABC123", die_font_share=0.5)[0] for _ in range(400)]
+    share = sum(f in plates.DIE_FONT_FILES for f in picks) / len(picks)
+    assert 0.4 < share < 0.6 and len({f for f in picks if f in plates.DIE_FONT_FILES}) >= 5
+    # the highway series draw O as their 0: a text with an O is never drawn in them
+    assert "O" in plates.ambiguous_letters("/usr/share/fonts/truetype/roadgeek/RG2014C.ttf", 0)
+    for _ in range(200):
+        font, bold = plates._font_choice(rng, "OTP14M", die_font_share=1.0)
+        assert "O" not in plates.ambiguous_letters(font, bold), (font, bold)
+    # proportions: a wide series (E) and a narrow one (B) come out as dies of one width range
+    widths = {}
+    for name in ("RG2014B", "RG2014E"):
+        font = next(f for f in plates.DIE_FONT_FILES if name in f)
+        widths[name] = plates._glyph(font, "0", 0).shape[1] / 96
+    assert widths["RG2014E"] > 1.6 * widths["RG2014B"]
+    drawn = []
+    for seed in range(40):
+        r = np.random.default_rng(seed)
+        mask, _ = plates._text_mask(r, "000", 96, 2000, stack_share=0.0, die_font_share=1.0)
+        cols = np.flatnonzero((mask > 100).any(axis=0))
+        runs = np.split(cols, np.flatnonzero(np.diff(cols) > 1) + 1)
+        drawn.append(float(np.median([len(run) for run in runs])) / 96)  # the three 0s (a side code is narrower)
+    assert drawn and min(drawn) > 0.3 and max(drawn) < 0.75, (min(drawn), max(drawn))
+
+
 def test_roll_turns_the_plate_inside_the_box_that_encloses_it() -> None:
     """Training's roll augmentation: same size and type, no change at 0 degrees, and a level
     bar comes out slanted, within the bound (the box's stretch back to 2:1 only flattens it)."""
@@ -228,7 +257,7 @@ def test_the_test_command_installs_every_plate_font() -> None:
     from pathlib import Path
 
     script = (Path(__file__).resolve().parents[1] / "scripts" / "test").read_text()
-    folders = {str(Path(f).parent) for f in plates.FONT_FILES}
+    folders = {str(Path(f).parent) for f in plates.FONT_FILES + plates.DIE_FONT_FILES}
     assert folders and all(f"[ -f {folder}/" in script for folder in folders), folders
 
 

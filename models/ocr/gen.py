@@ -22,7 +22,7 @@ from models.synth.plates import STACK_SHARE, lookalike_text, render_plate
 
 def write_shard(path: Path, n: int, seed: int, night_share: float = 0.15,
                 stack_share: float = STACK_SHARE, lookalike_share: float = 0.0,
-                unchecked_font_share: float = 0.0) -> None:
+                unchecked_font_share: float = 0.0, die_font_share: float = 0.0) -> None:
     rng = np.random.default_rng(seed)
     images = np.empty((n, OCR_H, OCR_W), np.uint8)
     labels = np.empty((n, SLOTS), np.int64)
@@ -33,7 +33,7 @@ def write_shard(path: Path, n: int, seed: int, night_share: float = 0.15,
         text = lookalike_text(rng) if lookalike_share and rng.random() < lookalike_share else None
         font_check = not (unchecked_font_share and rng.random() < unchecked_font_share)
         img, text = render_plate(rng, text, night=rng.random() < night_share, stack_share=stack_share,
-                                 font_check=font_check)
+                                 font_check=font_check, die_font_share=die_font_share)
         images[i] = (preprocess([img])[0, 0] * 255).astype(np.uint8)
         labels[i] = encode(text)
         texts.append(text)
@@ -58,13 +58,17 @@ def main() -> None:
                     help="share of plates drawn in any font, also one whose O, Q, I or B looks like its "
                          "digit (synth.plates.ambiguous_letters), as 0.5.0 was trained: it keeps the OCR "
                          "unsure of such glyphs on real plates, where the US format prior decides")
+    ap.add_argument("--die-font-share", type=float, default=0.0,
+                    help="share of plates drawn in a plate-die lookalike font (FHWA highway gothic series, "
+                         "DIN, routed letters: synth.plates.DIE_FONT_FILES)")
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     for s in tqdm(range(args.shards), desc="shards"):
         path = args.out / f"synth_{args.seed:03d}_{s:04d}.npz"
         if not path.exists():  # resumable: existing shards are kept
             write_shard(path, args.per_shard, seed=args.seed * 100_000 + s, stack_share=args.stack_share,
-                        lookalike_share=args.lookalike_share, unchecked_font_share=args.unchecked_font_share)
+                        lookalike_share=args.lookalike_share, unchecked_font_share=args.unchecked_font_share,
+                        die_font_share=args.die_font_share)
 
 
 if __name__ == "__main__":

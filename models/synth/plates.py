@@ -53,6 +53,18 @@ FONT_FILES = [
     "/usr/share/fonts/truetype/noto/NotoSans-Bold.ttf",
     "/usr/share/fonts/truetype/noto/NotoSans-Regular.ttf",
 ]
+# Plate-die lookalikes: US dies are condensed gothics close to the FHWA highway alphabets that
+# Roadgeek replicates (series B-E), DIN 1451 (OSP-DIN) and routed engraving letters. Drawn for a
+# `die_font_share` of plates, squeezed to a die's proportions (DIE_ASPECT) rather than by SQUEEZE.
+DIE_FONT_FILES = [
+    "/usr/share/fonts/truetype/roadgeek/RG2014B.ttf",
+    "/usr/share/fonts/truetype/roadgeek/RG2014C.ttf",
+    "/usr/share/fonts/truetype/roadgeek/RG2014D.ttf",
+    "/usr/share/fonts/truetype/roadgeek/RG2014E.ttf",
+    "/usr/share/fonts/truetype/opendin/OSP-DIN.ttf",
+    "/usr/share/fonts/truetype/routed-gothic/routed-gothic-narrow.ttf",
+]
+DIE_ASPECT = (0.4, 0.62)  # width / height of a die's 0 (US dies: about 1.2 by 2.75 inches, some wider)
 FRAME_MAX_SIDE = 12  # px of a dealer frame's sides over the plate face; the text keeps clear of them
 PICTURE_GAP = 6  # px at least between a picture beside the text and the nearest character
 # Horizontal scale of the glyphs: plate dies are condensed, the fonts here mostly are not.
@@ -142,6 +154,11 @@ def _fonts() -> list[str]:
     return [f for f in FONT_FILES if os.path.exists(f)]
 
 
+@lru_cache(maxsize=None)
+def _die_fonts() -> list[str]:
+    return [f for f in DIE_FONT_FILES if os.path.exists(f)]
+
+
 @lru_cache(maxsize=4096)
 def _glyph(font: str, ch: str, bold_px: int = 0) -> np.ndarray:
     """A tight grey mask (uint8) of one character, 96 px tall cap height."""
@@ -184,7 +201,8 @@ def warm_glyph_cache() -> int:
     The glyph cache fills as plates are drawn and stops growing when full; a
     memory benchmark warms it first so that what it sees growing is the
     pipeline, not the simulator's fonts."""
-    fonts = [(f, set(FONT_BOLD)) for f in _fonts()] + [(f"hershey:{i}", HERSHEY_BOLD) for i in range(len(HERSHEY))]
+    fonts = ([(f, set(FONT_BOLD)) for f in _fonts() + _die_fonts()]
+             + [(f"hershey:{i}", HERSHEY_BOLD) for i in range(len(HERSHEY))])
     for font, bolds in fonts:
         for ch in CHARSET:
             for bold in bolds:
@@ -216,9 +234,17 @@ def ambiguous_letters(font: str, bold: int) -> frozenset[str]:
     return frozenset(ch for ch, (digit, bar) in LOOKALIKE.items() if glyph_overlap(font, bold, ch, digit) > bar)
 
 
-def _font_choice(rng: np.random.Generator, text: str = "", font_check: bool = True) -> tuple[str, int]:
+def _font_choice(rng: np.random.Generator, text: str = "", font_check: bool = True,
+                 die_font_share: float = 0.0) -> tuple[str, int]:
     """A font and extra stroke for the registration, one that tells `text`'s letters from digits
-    (any font when not `font_check`)."""
+    (any font when not `font_check`); a die lookalike (DIE_FONT_FILES) for `die_font_share` of plates."""
+    # the coin is tossed only when a share is asked for, so that a seed's plates stay what they were
+    if die_font_share and rng.random() < die_font_share and _die_fonts():
+        dies = _die_fonts()
+        pairs = [(f, b) for f in dies for b in sorted(set(FONT_BOLD))
+                 if not font_check or not ambiguous_letters(f, b) & set(text)]
+        if pairs:
+            return pairs[rng.integers(len(pairs))]
     fonts = _fonts()
     for _ in range(12):
         if rng.random() < 0.35 or not fonts:
@@ -341,7 +367,7 @@ def _side_code(rng: np.random.Generator, font: str, bold: int, height: int, sque
 
 def _text_mask(rng: np.random.Generator, text: str, height: int, max_width: int,
                ink=(0, 0, 0), stack_share: float = STACK_SHARE,
-               font_check: bool = True) -> tuple[np.ndarray, list[_Picture]]:
+               font_check: bool = True, die_font_share: float = 0.0) -> tuple[np.ndarray, list[_Picture]]:
     """Render `text` as plate characters into a mask of the given height.
 
     Inserts separators (space, dash, dot, ring, or a picture in its own colours)
@@ -350,8 +376,10 @@ def _text_mask(rng: np.random.Generator, text: str, height: int, max_width: int,
     the registration (read in order). Returns the mask and the pictures to draw
     over it.
     """
-    font, bold = _font_choice(rng, text, font_check)
+    font, bold = _font_choice(rng, text, font_check, die_font_share)
     squeeze = rng.uniform(*SQUEEZE)
+    if font in DIE_FONT_FILES:  # to a die's proportions, whatever the series' own width
+        squeeze = rng.uniform(*DIE_ASPECT) / (_glyph(font, "0", bold).shape[1] / 96)
     gap = int(height * rng.uniform(0.03, 0.16))
     pieces: list[np.ndarray] = []
     pictures: list[_Picture] = []
@@ -620,7 +648,7 @@ def _frame(rng: np.random.Generator, img: np.ndarray) -> np.ndarray:
 
 
 def _plate_face(rng: np.random.Generator, text: str, stack_share: float = STACK_SHARE,
-                font_check: bool = True) -> np.ndarray:
+                font_check: bool = True, die_font_share: float = 0.0) -> np.ndarray:
     """The flat, frontal plate (PLATE_H x PLATE_W BGR) carrying `text`."""
     designs = _designs()
     plain = not designs or rng.random() < 0.4
@@ -648,7 +676,7 @@ def _plate_face(rng: np.random.Generator, text: str, stack_share: float = STACK_
         max_w = min(max_w, (PLATE_W - px - pw if side == "left" else px) - FRAME_MAX_SIDE - PICTURE_GAP)
         py = int(np.clip(PLATE_H * rng.uniform(0.4, 0.6) - ph / 2, 0, PLATE_H - ph))
         _paste(img, bgr, alpha, px, py)
-    mask, pictures = _text_mask(rng, text, th, max_w, ink, stack_share, font_check)
+    mask, pictures = _text_mask(rng, text, th, max_w, ink, stack_share, font_check, die_font_share)
     x0 = int((PLATE_W - mask.shape[1]) / 2 + rng.normal(0, 8))
     if side == "left":
         x0 = PLATE_W - mask.shape[1] - int(rng.integers(4, 14))
@@ -748,7 +776,7 @@ def _warp(rng: np.random.Generator, face: np.ndarray) -> np.ndarray:
 
 def render_plate(rng: np.random.Generator, text: str | None = None, night: bool = False,
                  degrade: bool = True, stack_share: float = STACK_SHARE,
-                 font_check: bool = True) -> tuple[np.ndarray, str]:
+                 font_check: bool = True, die_font_share: float = 0.0) -> tuple[np.ndarray, str]:
     """Render one plate crop (BGR uint8, about 2:1) and return it with its label.
 
     `stack_share` is the share of plates (of 5+ characters) with an interior stacked pair:
@@ -756,13 +784,14 @@ def render_plate(rng: np.random.Generator, text: str | None = None, night: bool 
     `font_check=False` lets any font draw the text, also one whose O, Q, I or B looks like
     its digit (`ambiguous_letters`): a reader trained on such plates stays unsure of a glyph
     that real plates leave ambiguous, so the US format prior can decide it.
+    `die_font_share` draws that share of plates in a plate-die lookalike (DIE_FONT_FILES).
     `degrade=False` returns the clean, flat plate face (for pasting into scenes,
     where the scene compositor applies its own perspective and camera effects).
     """
     if text is None:
         text = random_text(rng)
     text = "".join(ch for ch in text.upper() if ch in CHARSET)
-    face = _plate_face(rng, text, stack_share, font_check)
+    face = _plate_face(rng, text, stack_share, font_check, die_font_share)
     if not degrade:
         return face, text
     img = _warp(rng, face)
