@@ -3,7 +3,7 @@
 Targets (issue 3): >= 99% of vehicles produce exactly one correct read,
 0 duplicate reads, phantom reads <= 0.5% -- day and night, 40+ vehicles each.
 
-    .venv/bin/python benchmarks/simulate_accuracy.py [--vehicles 40] [--seed 1] [--json]
+    .venv/bin/python benchmarks/simulate_accuracy.py [--vehicles 40] [--seed 1] [--die-fonts 0.5] [--json]
 """
 
 from __future__ import annotations
@@ -26,6 +26,8 @@ def main() -> int:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--conditions", default="day,night")
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--die-fonts", type=float, default=None,
+                    help="share of plates in plate-die lookalike fonts ([camera.simulated] die_fonts; default 0)")
     configured.add_arguments(ap)
     ap.add_argument("--verbose", action="store_true", help="print every wrong or missing read")
     args = ap.parse_args()
@@ -36,6 +38,8 @@ def main() -> int:
         cfg.device.data_dir = Path(tempfile.mkdtemp(prefix="pw-bench-"))
         cfg.camera.simulated.night = cond == "night"
         cfg.camera.simulated.seed = args.seed
+        if args.die_fonts is not None:
+            cfg.camera.simulated.die_fonts = args.die_fonts
         bad: list[dict] = []
         s = simulate(cfg, args.vehicles, lambda r: None if r["correct"] else bad.append(r))
         s["condition"] = cond

@@ -54,6 +54,9 @@ class SimulatedRoadConfig(Section):
     receding_fraction: float = Field(0.3, ge=0, le=1)
     night: bool = False
     noise: float = Field(2.0, ge=0, le=30)
+    # share of plates drawn in plate-die lookalike fonts (FHWA highway series, DIN, routed letters);
+    # 0 keeps the road's plates those of every earlier benchmark
+    die_fonts: float = Field(0.0, ge=0, le=1)
     seed: int = 1
     realtime: bool = True
 

@@ -47,6 +47,26 @@ def test_simulated_road_is_reproducible_and_ends():
             cam.read()
 
 
+def test_simulated_road_draws_its_die_font_share_of_plates(monkeypatch):
+    """[camera.simulated] die_fonts: that share of the road's plates in plate-die lookalike fonts."""
+    from models.synth import plates
+
+    drawn: list[str] = []
+    choose = plates._font_choice
+
+    def spy(*a, **kw):
+        font, bold = choose(*a, **kw)
+        drawn.append(font)
+        return font, bold
+
+    monkeypatch.setattr(plates, "_font_choice", spy)
+    list(SimulatedRoad(sim_cfg(seed=9, die_fonts=1.0), max_vehicles=3).frames())
+    assert len(drawn) == 3 and all(f in plates.DIE_FONT_FILES for f in drawn)
+    drawn.clear()
+    list(SimulatedRoad(sim_cfg(seed=9), max_vehicles=3).frames())  # the default: the plates of old
+    assert len(drawn) == 3 and not any(f in plates.DIE_FONT_FILES for f in drawn)
+
+
 def test_night_scene_needs_the_illuminator():
     def plate_brightness(state):
         cam = SimulatedRoad(sim_cfg(seed=2, night=True, receding_fraction=0), illuminator_state=lambda: state,

@@ -39,13 +39,14 @@ def _fallback_plate(rng: np.random.Generator, night: bool) -> tuple[np.ndarray, 
     return img, text
 
 
-def plate_source():
-    """models.synth.plates.render_plate when installed (Pillow), else the OpenCV fallback."""
+def plate_source(die_fonts: float = 0.0):
+    """models.synth.plates.render_plate when installed (Pillow), else the OpenCV fallback;
+    `die_fonts` of the plates in plate-die lookalike fonts."""
     try:
         from models.synth.plates import render_plate
     except ImportError:
         return lambda rng: _fallback_plate(rng, False)
-    return lambda rng: render_plate(rng, None, False, degrade=False)
+    return lambda rng: render_plate(rng, None, False, degrade=False, die_font_share=die_fonts)
 
 
 @dataclass(slots=True)
@@ -83,7 +84,7 @@ class SimulatedRoad(Camera):
         self.max_vehicles, self.tail_s = max_vehicles, tail_s
         self.W, self.H = cfg.width, cfg.height
         self.rng = np.random.default_rng(self.road.seed)
-        self._render_plate = plate_source()
+        self._render_plate = plate_source(self.road.die_fonts)
         self.vehicles: list[_Vehicle] = []
         self.spawned = 0
         self.passed = 0
