@@ -196,7 +196,7 @@ def _open_four(thick: int) -> np.ndarray:
 
 
 def warm_glyph_cache() -> int:
-    """Render every glyph the generator can ask for (2,664 glyphs, about 30 MB, one second).
+    """Render every glyph the generator can ask for (3,312 glyphs with the die fonts: 34 MB more RSS, 1.3 s measured).
 
     The glyph cache fills as plates are drawn and stops growing when full; a
     memory benchmark warms it first so that what it sees growing is the
@@ -239,12 +239,10 @@ def _font_choice(rng: np.random.Generator, text: str = "", font_check: bool = Tr
     """A font and extra stroke for the registration, one that tells `text`'s letters from digits
     (any font when not `font_check`); a die lookalike (DIE_FONT_FILES) for `die_font_share` of plates."""
     # the coin is tossed only when a share is asked for, so that a seed's plates stay what they were
-    if die_font_share and rng.random() < die_font_share and _die_fonts():
-        dies = _die_fonts()
-        pairs = [(f, b) for f in dies for b in sorted(set(FONT_BOLD))
-                 if not font_check or not ambiguous_letters(f, b) & set(text)]
-        if pairs:
-            return pairs[rng.integers(len(pairs))]
+    if die_font_share and rng.random() < die_font_share:
+        dies = _told_apart(_die_fonts(), text, font_check)
+        if dies:
+            return dies[rng.integers(len(dies))]
     fonts = _fonts()
     for _ in range(12):
         if rng.random() < 0.35 or not fonts:
@@ -253,8 +251,15 @@ def _font_choice(rng: np.random.Generator, text: str = "", font_check: bool = Tr
             font, bold = fonts[rng.integers(len(fonts))], int(rng.choice(FONT_BOLD))
         if not font_check or not ambiguous_letters(font, bold) & set(text):
             return font, bold
-    clear = [(f, b) for f in fonts for b in sorted(set(FONT_BOLD)) if not ambiguous_letters(f, b) & set(text)]
+    clear = _told_apart(fonts, text)
     return clear[rng.integers(len(clear))] if clear else (font, bold)
+
+
+def _told_apart(fonts: list[str], text: str, font_check: bool = True) -> list[tuple[str, int]]:
+    """Every (font, extra stroke) of `fonts` that tells `text`'s letters from their look-alike digits
+    (every one when not `font_check`)."""
+    return [(f, b) for f in fonts for b in sorted(set(FONT_BOLD))
+            if not font_check or not ambiguous_letters(f, b) & set(text)]
 
 
 # Colours of the pictures printed on US plates (fruit, hearts, badges, landmarks).
