@@ -196,7 +196,8 @@ def _open_four(thick: int) -> np.ndarray:
 
 
 def warm_glyph_cache() -> int:
-    """Render every glyph the generator can ask for (3,312 glyphs with the die fonts: 34 MB more RSS, 1.3 s measured).
+    """Render every glyph the generator can ask for (3,312 glyphs with the die fonts: 34 MB more
+    RSS, 1.3 s, measured).
 
     The glyph cache fills as plates are drawn and stops growing when full; a
     memory benchmark warms it first so that what it sees growing is the
