@@ -318,6 +318,23 @@ def test_one_per_plate_keeps_the_larger_of_nested_boxes_and_the_surer_of_twins()
     assert one_per_plate([], []) == []
 
 
+def test_one_per_plate_keeps_the_twin_that_reads_what_the_other_box_cut_off():
+    from firmware.recognition.detect import one_per_plate
+
+    whole, cut = (100, 50, 200, 60), (120, 50, 180, 60)  # the cut box lost the plate's left end
+    # the whole plate's read extends the cut one's at the end the cut box lost: kept though a hair less sure
+    assert one_per_plate([cut, whole], [0.9986, 0.9977], texts=["DYH842", "YDYH842"]) == [1]
+    # without texts, or much less sure, or extended at the end the boxes share, the surer read stays
+    assert one_per_plate([cut, whole], [0.9986, 0.9977]) == [0]
+    assert one_per_plate([cut, whole], [0.99, 0.85], texts=["DYH842", "YDYH842"]) == [0]
+    assert one_per_plate([cut, whole], [0.9986, 0.9977], texts=["DYH842", "DYH8421"]) == [0]
+    # cut at the right: the whole box reaches further right and reads the last character
+    right_cut = (100, 50, 180, 60)
+    assert one_per_plate([right_cut, whole], [0.99, 0.95], texts=["ABC12", "ABC123"]) == [1]
+    # a twin whose text differs in its middle is not an extension: the surer read stays
+    assert one_per_plate([cut, whole], [0.99, 0.95], texts=["ABC123", "ABD1234"]) == [0]
+
+
 def test_stills_read_close_up_plates_and_camera_frames_skip_the_extra_pass():
     """A plate filling 60 % of a photo's width: the close-up pass reads it (docs/recognition.md);
     the camera's frames keep one detector pass unless the configuration asks for two."""

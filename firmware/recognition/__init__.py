@@ -39,6 +39,9 @@ TIGHT_CROP_PAD = (0.08, 0.25)
 # the roll look (stills): reads under ROLL_LOOK_BELOW are read again turned back (ocr.unrolled_views); a turned
 # read replaces the read when it is surer by ROLL_LOOK_GAIN and at least ROLL_LOOK_READ (a level plate's unsure
 # read turned 10 degrees can read confidently wrong: docs/recognition.md)
+# the second look's outer view of a frame's plate: cut with this much more margin than crop_margin
+# (plate_crop: of the box's width each side, twice that of its height above and below)
+WIDE_LOOK_MARGIN = 0.04
 ROLL_LOOK_BELOW = 0.8
 ROLL_LOOK_GAIN = 0.35
 ROLL_LOOK_READ = 0.85
@@ -225,11 +228,12 @@ class Recognizer:
         return results
 
     def _read(self, crops: list[np.ndarray], boxes: list[tuple[int, int, int, int]] | None,
-              scores: list[float] | None) -> list[PlateResult]:
+              scores: list[float] | None, wide: list[np.ndarray] | None = None) -> list[PlateResult]:
+        """`wide`: each crop cut again from its frame with WIDE_LOOK_MARGIN more, for the second look."""
         probs = self._probs(crops)
         readings = [self.decode(p, self.cfg.top_n, us_format_rules=self.cfg.us_format_rules) for p in probs]
         if self.cfg.second_look_below is not None:
-            self._second_look(crops, probs, readings, self.cfg.second_look_below)
+            self._second_look(crops, probs, readings, self.cfg.second_look_below, wide)
         measured = [glyphs.Glyphs(c, p) for c, p in zip(crops, probs)]  # measured only when a check asks
         if self.cfg.glyph_check:
             readings = [glyphs.prefer_wide_o(c, p, r, self.cfg.us_format_rules, g)
@@ -266,14 +270,21 @@ class Recognizer:
         return out
 
     def _second_look(self, crops: list[np.ndarray], probs: list[np.ndarray], readings: list[ocr.Reading],
-                     gate: float) -> None:
+                     gate: float, wide: list[np.ndarray] | None = None) -> None:
         """Re-read the unsure plates framed two more ways and pool the three readings (in place).
 
         Only plates that read as something get a second look: pooling views
         of a crop that reads as nothing would turn grilles into phantom reads.
+        With `wide` (a frame's plates), the outer view is the plate cut again from the frame
+        with more around it rather than the crop's edge replicated, so a character the
+        detector's box cut off is read whole (docs/recognition.md).
         """
         again = [k for k, r in enumerate(readings) if r.plate and r.confidence < gate]
-        for k, views in zip(again, self._views_probs(crops, again, ocr.second_views)):
+        views_of = ocr.second_views
+        if wide is not None:
+            outer = {id(crops[k]): wide[k] for k in again}
+            views_of = lambda c: ocr.second_views(c, outer[id(c)])  # noqa: E731
+        for k, views in zip(again, self._views_probs(crops, again, views_of)):
             readings[k] = ocr.fuse([probs[k], *views], self.decode, self.cfg.top_n, self.cfg.us_format_rules)
 
     def _roll_look(self, crops: list[np.ndarray], probs: list[np.ndarray], readings: list[ocr.Reading]) -> None:
@@ -297,7 +308,10 @@ class Recognizer:
         t1 = time.perf_counter()
         crops = [plate_crop(frame, d, self.cfg.crop_margin, self.cfg.rectify) for d in dets]
         keep = [i for i, c in enumerate(crops) if c.shape[0] >= 4 and c.shape[1] >= 8]  # slivers at the frame edge
-        results = self._read([crops[i] for i in keep], [dets[i].box for i in keep], [dets[i].score for i in keep])
+        # the second look's outer view comes from the frame: a box cut inside the plate loses its edge characters
+        wide = [plate_crop(frame, dets[i], self.cfg.crop_margin + WIDE_LOOK_MARGIN, self.cfg.rectify) for i in keep]
+        results = self._read([crops[i] for i in keep], [dets[i].box for i in keep], [dets[i].score for i in keep],
+                             wide)
         t2 = time.perf_counter()
         self.last_timings = {"detect_ms": (t1 - t0) * 1e3, "ocr_ms": (t2 - t1) * 1e3}
         return results
@@ -315,9 +329,9 @@ class Recognizer:
     def choose(self, candidates: list[PlateResult]) -> list[PlateResult]:
         """The plates among one frame's read candidates: those `keeps` accepts, one read of
         each (`detect.one_per_plate`: the close-up pass and the full pass can both find a plate,
-        and a sticker inside a plate is not a plate), best first."""
+        a box cut inside the plate reads it short, and a sticker inside a plate is not a plate), best first."""
         kept = [r for r in candidates if self.keeps(r)]
         kept = [kept[i] for i in detect.one_per_plate([r.box for r in kept], [r.confidence for r in kept],
-                                                       self.cfg.nms_iou)]
+                                                       self.cfg.nms_iou, [r.plate for r in kept])]
         kept.sort(key=lambda r: -r.confidence)
         return kept

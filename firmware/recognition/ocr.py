@@ -169,8 +169,9 @@ def _rank(texts: dict[str, float], empty: float, top_n: int, us_format_rules: bo
 DECODERS = {"slots": decode, "ctc": decode_ctc}
 
 
-def second_views(crop: np.ndarray) -> list[np.ndarray]:
-    """Two more framings of a plate crop for a second look: zoomed in and padded out.
+def second_views(crop: np.ndarray, outer: np.ndarray | None = None) -> list[np.ndarray]:
+    """Two more framings of a plate crop for a second look: zoomed in, and padded out (or
+    `outer`, the plate cut looser from its frame, where there is one).
 
     The OCR is sensitive to how tightly a plate is framed (a frame edge, a
     sticker or a bolt at the border becomes a character); reading the same
@@ -181,6 +182,8 @@ def second_views(crop: np.ndarray) -> list[np.ndarray]:
     h, w = crop.shape[:2]
     dx, dy = max(1, int(w * 0.04)), max(1, int(h * 0.06))
     zoomed = crop[dy: h - dy, dx: w - dx] if h > 2 * dy + 4 and w > 2 * dx + 8 else crop
+    if outer is not None and outer.shape[0] > h and outer.shape[1] > w:
+        return [zoomed, outer]
     padded = cv2.copyMakeBorder(crop, dy, dy, dx, dx, cv2.BORDER_REPLICATE)
     return [zoomed, padded]
 
