@@ -3,6 +3,7 @@ the runtime registry's fallback, and the model manifest's integrity checks."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import sys
 from pathlib import Path
@@ -175,3 +176,58 @@ def test_onnxruntime_sessions_use_the_configured_threads_and_do_not_spin(tmp_pat
     x[0, 0, 0, 0] = 3.0
     out = OnnxRuntime(RecognitionConfig(threads=1)).load(spec_for(tmp_path / "m.onnx")).run(x)[0]
     assert out[0, 0, 0, 0] == 6.0 and out.sum() == 6.0
+
+
+def _compare_inputs(root: Path) -> Path:
+    """A --data folder for benchmarks/tensorrt_compare.py: synthetic plate crops with labels and a frame."""
+    import cv2
+
+    from models.synth.plates import render_plate
+
+    rng = np.random.default_rng(3)
+    (root / "crops").mkdir(parents=True)
+    (root / "frames").mkdir()
+    frame = np.full((720, 1280, 3), 90, np.uint8)
+    rows = ["file,state,plate"]
+    for i in range(4):
+        plate, text = render_plate(rng, None, False, degrade=False)
+        cv2.imwrite(str(root / "crops" / f"p{i}.png"), plate)
+        rows.append(f"p{i}.png,ca,{text}")
+        small = cv2.resize(plate, (200, 100), interpolation=cv2.INTER_AREA)
+        frame[100 + 150 * i: 200 + 150 * i, 200 + 200 * i: 400 + 200 * i] = small
+    (root / "crops" / "labels.csv").write_text("\n".join(rows) + "\n")
+    cv2.imwrite(str(root / "frames" / "f0.jpg"), frame)
+    return root
+
+
+def test_tensorrt_compare_runs_whole_against_the_fake_gpu_and_says_when_tensorrt_is_absent(tmp_path, monkeypatch,
+                                                                                           capsys):
+    """The GPU check's script end to end at the boundary: the fake engine runs ONNX Runtime underneath,
+    so every comparison must come out equal; without TensorRT it exits 2 with one line, no traceback."""
+    import runpy
+    import subprocess
+
+    from firmware.recognition import tensorrt as trt_module
+
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "tensorrt_compare.py"
+    data = _compare_inputs(tmp_path / "data")
+    fake_trt, fake_cudart = FakeTensorRT(), FakeCudart()
+    monkeypatch.setattr(trt_module, "_import_tensorrt", lambda: fake_trt)
+    monkeypatch.setattr(trt_module, "_import_cudart", lambda: fake_cudart)
+    monkeypatch.setattr(sys, "argv", [str(script), "--data", str(data), "--iters", "2",
+                                      "--engines", str(tmp_path / "engines")])
+    runpy.run_path(str(script), run_name="__main__")
+    report = json.loads(capsys.readouterr().out)
+    assert report["gpu"] == "Orin (fake) sm87" and report["precision"] == "fp16"
+    assert report["ocr"]["batch"] == 4 and report["ocr"]["max_abs_diff"] == 0.0
+    assert report["ocr"]["top1_agreement"] == 1.0 and report["ocr"]["exact_trt"] == report["ocr"]["exact_ort"]
+    assert report["detector"]["max_abs_diff"] == 0.0 and report["detector"]["frames"] == 1
+    counts = report["detector"]["detections_trt_vs_ort"][0]
+    assert counts[0] == counts[1] == report["detector"]["boxes_matching_iou_0.9"][0] >= 1
+    assert report["reads"]["frames_read_alike"] == 1 and report["reads"]["reads_trt"] == report["reads"]["reads_ort"]
+    assert len(list((tmp_path / "engines").glob("*.engine"))) == 2  # one engine per model, cached
+
+    if importlib.util.find_spec("tensorrt") is None:  # the machine the suite runs on has no TensorRT
+        r = subprocess.run([sys.executable, str(script), "--data", str(data)], capture_output=True, text=True)
+        assert r.returncode == 2 and r.stdout == ""
+        assert r.stderr.startswith("tensorrt_compare: TensorRT is not installed") and "Traceback" not in r.stderr
