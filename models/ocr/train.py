@@ -241,10 +241,11 @@ def _text(labels, ctc: bool) -> str:
 def evaluate(model: nn.Module, x: np.ndarray, y: np.ndarray, ctc: bool = False, freeze_bn: bool = False) -> dict:
     """Exact greedy reads (and per-character similarity) on real crops."""
     model.eval()
+    device = next(model.parameters()).device
     preds = []
     for i in range(0, len(x), 128):
-        xb = torch.from_numpy(x[i: i + 128][:, None].astype(np.float32) / 255.0)
-        preds.append(model(xb).argmax(-1).numpy())
+        xb = torch.from_numpy(x[i: i + 128][:, None].astype(np.float32) / 255.0).to(device)
+        preds.append(model(xb).argmax(-1).cpu().numpy())
     warmstart.train_mode(model, freeze_bn)
     pt = [_text(r, ctc) for r in np.concatenate(preds)]
     yt = [_text(r, False) for r in y]
@@ -259,7 +260,7 @@ def ctc_loss(logits: torch.Tensor, y: torch.Tensor, fn: nn.CTCLoss) -> torch.Ten
     logp = logits.log_softmax(-1).transpose(0, 1)  # T, N, C
     lengths = (y != PAD).sum(1)
     targets = y[y != PAD]
-    T = torch.full((y.shape[0],), logp.shape[0], dtype=torch.long)
+    T = torch.full((y.shape[0],), logp.shape[0], dtype=torch.long, device=logp.device)
     return fn(logp, targets, T, lengths)
 
 
@@ -272,6 +273,75 @@ def start_from(model: nn.Module, weights: dict[str, torch.Tensor]) -> list[str]:
     if wrong:
         raise ValueError(f"weights do not fit this network: {wrong[:5]}")
     return model.load_state_dict(weights, strict=False).missing_keys
+
+
+Pool = tuple[np.ndarray, np.ndarray]  # crops, slot labels
+
+
+def pack_pools(path: Path) -> None:
+    """Every real crop pool a run can use, both ways of splitting, in one compressed file: what a
+    machine without `../shared/datasets` (a lent GPU machine) trains from with --pools."""
+    from models.detector.data import ca_half
+
+    pools: dict[str, np.ndarray] = {}
+
+    def put(key: str, pool) -> None:
+        pools[f"{key}_x"], pools[f"{key}_y"] = pool[0], pool[1]
+
+    put("br", load_crops(DATASETS / "crops-br"))
+    put("us_train", load_crops(DATASETS / "us-crops-dev", "train"))
+    put("us_val", load_crops(DATASETS / "us-crops-dev", "val"))
+    put("ar", load_crops(DATASETS / "crops-ar"))
+    names = {h: {n for n in os.listdir(DATASETS / "scenes-ca") if ca_half(n) == h} for h in ("train", "holdout")}
+    put("ca_train", load_scene_crops(DATASETS / "scenes-ca", names["train"]))
+    put("ca_hold_all", load_scene_crops(DATASETS / "scenes-ca", names["holdout"]))
+    put("ca_hold", load_scene_crops(DATASETS / "scenes-ca", names["holdout"], (-0.03,)))
+    tmp = path.with_suffix(".tmp.npz")
+    np.savez_compressed(tmp, **pools)
+    os.replace(tmp, path)
+    log.info("packed %s", {k[:-2]: len(v) for k, v in pools.items() if k.endswith("_x")})
+
+
+def real_pools(all_us: bool, with_ca: bool, packed: Path | None) -> dict[str, Pool]:
+    """The real crops a run trains and validates on: br, us_tr, us_va, ar, ca_hold and (with_ca) ca,
+    from the datasets or from a `pack_pools` file."""
+    from models.detector.data import ca_half
+
+    if packed is not None:
+        d = np.load(packed)
+
+        def get(*keys: str) -> Pool:
+            return (np.concatenate([d[f"{k}_x"] for k in keys]), np.concatenate([d[f"{k}_y"] for k in keys]))
+
+        out = {"br": get("br"), "us_tr": get("us_train", "us_val") if all_us else get("us_train"),
+               "us_va": get("us_val"), "ar": get("ar"), "ca_hold": get("ca_hold")}
+        if with_ca:
+            out["ca"] = get("ca_train", "ca_hold_all") if all_us else get("ca_train")
+        return out
+    out = {"br": load_crops(DATASETS / "crops-br")[:2],
+           "us_tr": load_crops(DATASETS / "us-crops-dev", None if all_us else "train")[:2],
+           "us_va": load_crops(DATASETS / "us-crops-dev", "val")[:2], "ar": load_crops(DATASETS / "crops-ar")[:2]}
+    if with_ca:
+        names = {n for n in os.listdir(DATASETS / "scenes-ca") if all_us or ca_half(n) == "train"}
+        out["ca"] = load_scene_crops(DATASETS / "scenes-ca", names)[:2]
+    hold = {n for n in os.listdir(DATASETS / "scenes-ca") if ca_half(n) == "holdout"}
+    out["ca_hold"] = load_scene_crops(DATASETS / "scenes-ca", hold, (-0.03,))[:2]
+    return out
+
+
+class Batches(torch.utils.data.IterableDataset):
+    """Endless mixed batches drawn by DataLoader worker processes, each with its own random stream
+    (on a GPU the network outruns one process drawing and augmenting crops)."""
+
+    def __init__(self, mixer: Mixer, size: int, seed: int) -> None:
+        self.mixer, self.size, self.seed = mixer, size, seed
+
+    def __iter__(self):
+        info = torch.utils.data.get_worker_info()
+        cv2.setNumThreads(1)
+        self.mixer.rng = np.random.default_rng([self.seed, info.id if info else 0])
+        while True:
+            yield self.mixer.batch(self.size)
 
 
 def lr_at(step: int, total: int, base: float, warmup: int = 300) -> float:
@@ -313,7 +383,17 @@ def main() -> None:
                          "chosen on the split: the validation figures printed are then training figures)")
     ap.add_argument("--keep-every", type=int, default=0,
                     help="also keep step_NNNNN.pt every N steps (for weight averaging at export)")
+    ap.add_argument("--device", default="cpu", help="torch device (cuda on a GPU machine)")
+    ap.add_argument("--workers", type=int, default=0,
+                    help="processes drawing batches (0: the training process draws them between steps)")
+    ap.add_argument("--pack", type=Path, default=None,
+                    help="write every real crop pool to this .npz and stop (for a machine without the datasets)")
+    ap.add_argument("--pools", type=Path, default=None, help="read the real crop pools from a --pack file")
     args = ap.parse_args()
+    if args.pack:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+        pack_pools(args.pack)
+        return
     if args.keep_every % args.epoch_steps:
         ap.error(f"--keep-every {args.keep_every} must be a multiple of --epoch-steps {args.epoch_steps} "
                  "(snapshots are written at the end of an epoch)")
@@ -324,25 +404,19 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
 
-    br = load_crops(DATASETS / "crops-br")
-    us_tr = load_crops(DATASETS / "us-crops-dev", None if args.all_us else "train")
-    us_va = load_crops(DATASETS / "us-crops-dev", "val")
-    ar = load_crops(DATASETS / "crops-ar")
-    log.info("real crops: crops-br %d, us-dev train %d, us-dev val %d, crops-ar %d",
-             len(br[0]), len(us_tr[0]), len(us_va[0]), len(ar[0]))
+    real = real_pools(args.all_us, args.ca_share > 0, args.pools)
+    br, us_tr, us_va, ar, ca_hold = real["br"], real["us_tr"], real["us_va"], real["ar"], real["ca_hold"]
+    log.info("real crops: crops-br %d, us-dev train %d, us-dev val %d, crops-ar %d, scenes-ca hold-out %d",
+             len(br[0]), len(us_tr[0]), len(us_va[0]), len(ar[0]), len(ca_hold[0]))
     pools = [(br[0], br[1], args.br_share), (us_tr[0], us_tr[1], args.us_share)]
-    from models.detector.data import ca_half
-
     if args.ca_share > 0:
-        names = {n for n in os.listdir(DATASETS / "scenes-ca") if args.all_us or ca_half(n) == "train"}
-        ca = load_scene_crops(DATASETS / "scenes-ca", names)
-        log.info("scenes-ca %s crops behind the detector: %d", "all" if args.all_us else "training-half", len(ca[0]))
-        pools.append((ca[0], ca[1], args.ca_share))
-    ca_hold_names = {n for n in os.listdir(DATASETS / "scenes-ca") if ca_half(n) == "holdout"}
-    ca_hold = load_scene_crops(DATASETS / "scenes-ca", ca_hold_names, (-0.03,))
+        log.info("scenes-ca %s crops behind the detector: %d", "all" if args.all_us else "training-half",
+                 len(real["ca"][0]))
+        pools.append((real["ca"][0], real["ca"][1], args.ca_share))
     mixer = Mixer(args.synth, pools, args.seed, args.roll_share, args.roll_deg, args.smear_share)
 
-    model = ARCHS[args.arch]()
+    device = torch.device(args.device)
+    model = ARCHS[args.arch]().to(device)
     ctc = isinstance(model, PlateCTC)
     freeze_bn = args.init_onnx is not None
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
@@ -365,14 +439,21 @@ def main() -> None:
     loss_fn = nn.CrossEntropyLoss(label_smoothing=0.05)
     ctc_fn = nn.CTCLoss(blank=PAD, zero_infinity=True)
     warmstart.train_mode(model, freeze_bn)
+    model.to(device)  # a resumed or warm-started network's weights were loaded on the CPU
+    loader = None
+    if args.workers:  # shards are read once: the workers hold copies of the mixer
+        loader = iter(torch.utils.data.DataLoader(Batches(mixer, args.batch, args.seed + step), batch_size=None,
+                                                  num_workers=args.workers, prefetch_factor=4))
     bar = tqdm(total=args.steps, initial=step, desc="ocr", mininterval=10)
     while step < args.steps:
-        mixer.refresh()
+        if loader is None:
+            mixer.refresh()
         t0, run_loss = time.time(), 0.0
         for _ in range(args.epoch_steps):
             for g in opt.param_groups:
                 g["lr"] = lr_at(step, args.steps, args.lr, args.warmup)
-            x, y = mixer.batch(args.batch)
+            x, y = next(loader) if loader is not None else mixer.batch(args.batch)
+            x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
             logits = model(x)
             if ctc:
                 loss = ctc_loss(logits, y, ctc_fn)
@@ -381,7 +462,7 @@ def main() -> None:
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
-            run_loss += float(loss)
+            run_loss += float(loss.detach())
             step += 1
             bar.update(1)
             if step >= args.steps:
