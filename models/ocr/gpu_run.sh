@@ -8,7 +8,7 @@
 # `train` renders GENS x PER shards of 4,000 synthetic plates (DIE of them in the die fonts, every
 # other generator with stacks on 30 %), times a short calibration of all runs at once, then gives
 # each run as many steps as fit in TRAIN_S seconds and packs every run's last three snapshots
-# (weights only) and logs into $OUT/runs.tar.gz for `models.ocr.export` to average here.
+# (weights only) and logs into $OUT/run_NAME.tar.gz (one a run) for `models.ocr.export` to average here.
 # RUNS is a list of "name|extra train options"; every run shares the recipe in COMMON.
 set -uo pipefail
 PY=${PYTHON:-python3}
@@ -81,7 +81,10 @@ for run in sorted(glob.glob("/tmp/runs/*/")):
             os.remove(run + p)
     print(run, [os.path.basename(p) for p in snaps[-3:]])
 PYEOF
-    tar -czf "$OUT/runs.tar.gz" -C /tmp runs
+    for run in /tmp/runs/*/; do  # one archive a run: what comes back is at most 16 MiB a file
+        name=$(basename "$run")
+        tar -czf "$OUT/run_$name.tar.gz" -C /tmp/runs "$name" "$name.out"
+    done
     for r in /tmp/runs/*/train.log; do echo "== $r"; tail -n 3 "$r"; done
     echo "total $(( $(date +%s) - t0 )) s"
 }
