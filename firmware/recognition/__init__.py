@@ -36,12 +36,12 @@ LOOSE_CROP_AREA = 0.12
 # height fractions) and the surer read kept (docs/recognition.md)
 TIGHT_CROP_TEXT = 0.65
 TIGHT_CROP_PAD = (0.08, 0.25)
-# the roll look (stills): reads under ROLL_LOOK_BELOW are read again turned back (ocr.unrolled_views); a turned
-# read replaces the read when it is surer by ROLL_LOOK_GAIN and at least ROLL_LOOK_READ (a level plate's unsure
-# read turned 10 degrees can read confidently wrong: docs/recognition.md)
 # the second look's outer view of a frame's plate: cut with this much more margin than crop_margin
 # (plate_crop: of the box's width each side, twice that of its height above and below)
 WIDE_LOOK_MARGIN = 0.04
+# the roll look (stills): reads under ROLL_LOOK_BELOW are read again turned back (ocr.unrolled_views); a turned
+# read replaces the read when it is surer by ROLL_LOOK_GAIN and at least ROLL_LOOK_READ (a level plate's unsure
+# read turned 10 degrees can read confidently wrong: docs/recognition.md)
 ROLL_LOOK_BELOW = 0.8
 ROLL_LOOK_GAIN = 0.35
 ROLL_LOOK_READ = 0.85
@@ -259,9 +259,10 @@ class Recognizer:
             probs.extend(ocr.softmax(logits, self.temperature))
         return probs
 
-    def _views_probs(self, crops: list[np.ndarray], again: list[int], views_of) -> list[list[np.ndarray]]:
-        """The probabilities of `views_of(crop)` for each crop in `again`, all read in one OCR batch."""
-        views = [views_of(crops[k]) for k in again]
+    def _views_probs(self, again: list[int], views_of) -> list[list[np.ndarray]]:
+        """The probabilities of `views_of(k)` (a crop's views) for each crop index in `again`, all
+        read in one OCR batch."""
+        views = [views_of(k) for k in again]
         flat = self._probs([v for vs in views for v in vs]) if any(views) else []
         out, j = [], 0
         for vs in views:
@@ -280,11 +281,8 @@ class Recognizer:
         detector's box cut off is read whole (docs/recognition.md).
         """
         again = [k for k, r in enumerate(readings) if r.plate and r.confidence < gate]
-        views_of = ocr.second_views
-        if wide is not None:
-            outer = {id(crops[k]): wide[k] for k in again}
-            views_of = lambda c: ocr.second_views(c, outer[id(c)])  # noqa: E731
-        for k, views in zip(again, self._views_probs(crops, again, views_of)):
+        looked = self._views_probs(again, lambda k: ocr.second_views(crops[k], wide[k] if wide else None))
+        for k, views in zip(again, looked):
             readings[k] = ocr.fuse([probs[k], *views], self.decode, self.cfg.top_n, self.cfg.us_format_rules)
 
     def _roll_look(self, crops: list[np.ndarray], probs: list[np.ndarray], readings: list[ocr.Reading]) -> None:
@@ -292,7 +290,7 @@ class Recognizer:
         photo reads far better level. Only a much surer turned read replaces the read, so a level
         plate keeps its own (rolled 15 degrees: 45 -> 49 and 48 -> 49 of 80, level 76 of 80 either way)."""
         again = [k for k, r in enumerate(readings) if r.confidence < ROLL_LOOK_BELOW]
-        for k, views in zip(again, self._views_probs(crops, again, ocr.unrolled_views)):
+        for k, views in zip(again, self._views_probs(again, lambda k: ocr.unrolled_views(crops[k]))):
             turned = [(self.decode(p, self.cfg.top_n, us_format_rules=self.cfg.us_format_rules), p) for p in views]
             best, p = max(turned, key=lambda rp: rp[0].confidence, default=(None, None))
             if best and best.plate and best.confidence >= max(ROLL_LOOK_READ, readings[k].confidence + ROLL_LOOK_GAIN):
