@@ -126,10 +126,11 @@ class RecognitionConfig(Section):
     models_dir: Path | None = None
     threads: int = Field(0, ge=0, le=64)
     detector_threshold: float | None = Field(None, gt=0, lt=1, description="default: the manifest's threshold")
-    min_read_confidence: float = Field(
-        0.05, ge=0, le=1,
-        description="a detection read less surely than this is not a plate (docs/recognition.md: under 0.05 a "
-                    "read is almost never right, and such reads were most of the false detections)")
+    min_read_confidence: float | None = Field(
+        None, ge=0, le=1,
+        description="a detection read less surely than this is not a plate; default: the OCR manifest's "
+                    "min_read_confidence (measured per model, as it leans on the model's calibration: "
+                    "docs/recognition.md), else 0")
     verify_threshold: float | None = Field(
         0.30, gt=0, lt=1,
         description="detections scoring between this and detector_threshold are kept only when the OCR reads "

@@ -231,3 +231,30 @@ def test_tensorrt_compare_runs_whole_against_the_fake_gpu_and_says_when_tensorrt
         r = subprocess.run([sys.executable, str(script), "--data", str(data)], capture_output=True, text=True)
         assert r.returncode == 2 and r.stdout == ""
         assert r.stderr.startswith("tensorrt_compare: TensorRT is not installed") and "Traceback" not in r.stderr
+
+
+def test_read_floor_comes_from_the_ocr_manifest_unless_configured(tmp_path):
+    """The read-confidence floor leans on the OCR's calibration, so it ships in the OCR's manifest
+    entry; the configuration overrides it, and a manifest without one keeps every read."""
+    import shutil
+
+    from firmware.recognition import Recognizer
+    from firmware.records import PlateResult
+    from models import MODELS_DIR
+
+    for f in ("plate_detector.onnx", "plate_ocr.onnx", "manifest.json"):
+        shutil.copy(MODELS_DIR / f, tmp_path / f)
+    data = json.loads((tmp_path / "manifest.json").read_text())
+    assert data["models"]["ocr"]["min_read_confidence"] == 0.05  # the shipped model's, measured
+    data["models"]["ocr"]["min_read_confidence"] = 0.5
+    (tmp_path / "manifest.json").write_text(json.dumps(data))
+    sure = PlateResult((0, 0, 100, 30), 0.99, "7ABC123", 0.6)
+    unsure = PlateResult((0, 0, 100, 30), 0.99, "7ABC123", 0.4)
+
+    rec = Recognizer(RecognitionConfig(), manifest.load(tmp_path))
+    assert rec.min_read == 0.5 and rec.keeps(sure) and not rec.keeps(unsure)
+    rec = Recognizer(RecognitionConfig(min_read_confidence=0.0), manifest.load(tmp_path))
+    assert rec.min_read == 0.0 and rec.keeps(unsure)
+    del data["models"]["ocr"]["min_read_confidence"]
+    (tmp_path / "manifest.json").write_text(json.dumps(data))
+    assert Recognizer(RecognitionConfig(), manifest.load(tmp_path)).min_read == 0.0

@@ -116,6 +116,14 @@ def detector_threshold(cfg: RecognitionConfig, spec: ModelSpec) -> float:
     return cfg.detector_threshold or float(spec.extra.get("threshold", 0.35))
 
 
+def read_floor(cfg: RecognitionConfig, spec: ModelSpec) -> float:
+    """The read confidence under which a detection is not a plate: the configured one, else the OCR
+    manifest's (it depends on the model's calibration), else 0."""
+    if cfg.min_read_confidence is not None:
+        return cfg.min_read_confidence
+    return float(spec.extra.get("min_read_confidence", 0.0))
+
+
 class Recognizer:
     """Detector + OCR on one runtime. Thread-compatible, not thread-safe: one per pipeline."""
 
@@ -144,6 +152,7 @@ class Recognizer:
             raise ModelCorrupt(f"manifest names an unknown OCR decoder {decoder!r}")
         self.decode = ocr.DECODERS[decoder]
         self.threshold = detector_threshold(cfg, models["detector"])
+        self.min_read = read_floor(cfg, models["ocr"])
         self.last_timings: dict[str, float] = {}
 
     @classmethod
@@ -317,7 +326,7 @@ class Recognizer:
     def keeps(self, r: PlateResult) -> bool:
         """Whether a read candidate is a plate: it reads as something, at `min_read_confidence`,
         from the band's floor up, and passes the verification band."""
-        return (bool(r.plate) and r.confidence >= self.cfg.min_read_confidence and r.detection_score >= self.floor
+        return (bool(r.plate) and r.confidence >= self.min_read and r.detection_score >= self.floor
                 and self._verified(r))
 
     def read_frame(self, frame: np.ndarray) -> list[PlateResult]:
