@@ -19,7 +19,10 @@ MAGIC = b"FAKEENGINE1"
 
 
 class FakeTensorRT(types.SimpleNamespace):
-    def __init__(self, version: str = "10.3.0", fast_fp16: bool = True, fast_int8: bool = False) -> None:
+    def __init__(self, version: str = "10.3.0", fast_fp16: bool = True, fast_int8: bool = False,
+                 weak_typing: bool = True) -> None:
+        """`weak_typing=False` is TensorRT 11: no precision builder flags, no platform_has_fast_*, networks
+        strongly typed."""
         super().__init__()
         self.__version__ = version
         self.calls: list[tuple] = []
@@ -34,9 +37,17 @@ class FakeTensorRT(types.SimpleNamespace):
         class MemoryPoolType(enum.Enum):
             WORKSPACE = 0
 
-        class BuilderFlag(enum.Enum):
-            FP16 = 0
-            INT8 = 1
+        if weak_typing:
+            class BuilderFlag(enum.Enum):
+                FP16 = 0
+                INT8 = 1
+        else:
+            class BuilderFlag(enum.Enum):  # type: ignore[no-redef]
+                DEBUG = 0
+
+        class NetworkDefinitionCreationFlag(enum.IntEnum):
+            EXPLICIT_BATCH = 0
+            STRONGLY_TYPED = 1
 
         class TensorIOMode(enum.Enum):
             INPUT = 0
@@ -76,13 +87,11 @@ class FakeTensorRT(types.SimpleNamespace):
                 self.shapes[name] = (mn, opt, mx)
 
         class Builder:
-            platform_has_fast_fp16 = fast_fp16
-            platform_has_fast_int8 = fast_int8
-
             def __init__(self, logger):
                 pass
 
             def create_network(self, flags=0):
+                tr.calls.append(("network", flags))
                 return Network()
 
             def create_builder_config(self):
@@ -92,7 +101,7 @@ class FakeTensorRT(types.SimpleNamespace):
                 return Profile()
 
             def build_serialized_network(self, network, config):
-                precision = "fp16" if BuilderFlag.FP16 in config.flags else "fp32"
+                precision = "fp16" if getattr(BuilderFlag, "FP16", None) in config.flags else "fp32"
                 tr.calls.append(("build", network.inputs[0].name, precision, len(config.profiles)))
                 return MAGIC + network.onnx
 
@@ -180,6 +189,10 @@ class FakeTensorRT(types.SimpleNamespace):
                     return None
                 return Engine(bytes(data)[len(MAGIC):])
 
+        if weak_typing:
+            Builder.platform_has_fast_fp16 = fast_fp16
+            Builder.platform_has_fast_int8 = fast_int8
+        self.NetworkDefinitionCreationFlag = NetworkDefinitionCreationFlag
         self.Logger, self.MemoryPoolType, self.BuilderFlag = Logger, MemoryPoolType, BuilderFlag
         self.TensorIOMode, self.Builder, self.OnnxParser, self.Runtime = TensorIOMode, Builder, OnnxParser, Runtime
 

@@ -98,6 +98,28 @@ def test_fp32_when_gpu_lacks_fast_fp16_and_int8_needs_calibration(tmp_path, cfg)
     assert r.precision_for(r.trt.Builder(None)) == "fp16"
 
 
+def test_tensorrt_11_builds_strongly_typed_fp32_engines_whatever_precision_is_asked(tmp_path, cfg, caplog):
+    """TensorRT 11 removed the precision builder flags (BuilderFlag.FP16/INT8, platform_has_fast_fp16,
+    int8_calibrator): our FP32 models build as strongly typed FP32 engines, keyed so, with a warning."""
+    import onnxruntime as ort
+
+    spec = spec_for(tiny_onnx(tmp_path / "m.onnx"))
+    trt = FakeTensorRT(version="11.4.0", weak_typing=False)
+    with caplog.at_level("WARNING"):
+        sess = TensorRTRuntime(cfg, trt, FakeCudart()).load(spec)  # cfg asks for fp16
+    strongly = 1 << int(trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED)
+    assert ("network", strongly) in trt.calls and ("build", "image", "fp32", 1) in trt.calls
+    assert [e.name for e in cfg.tensorrt.engine_cache.iterdir() if "fp32" in e.name]
+    assert "strongly typed" in caplog.text
+    x = np.random.default_rng(1).normal(size=(3, 1, 8, 16)).astype(np.float32)
+    ref = ort.InferenceSession(str(spec.path), providers=["CPUExecutionProvider"]).run(None, {"image": x})[0]
+    np.testing.assert_allclose(sess.run(x)[0], ref, atol=1e-5)
+    cfg.tensorrt.precision = "int8"
+    cfg.tensorrt.calibration_dir = tmp_path
+    r = TensorRTRuntime(cfg, trt, FakeCudart())
+    assert r.precision_for(r.trt.Builder(None)) == "fp32"
+
+
 def test_unparseable_model_is_a_clear_error(tmp_path, cfg):
     bad = tmp_path / "bad.onnx"
     bad.write_bytes(b"not a model")

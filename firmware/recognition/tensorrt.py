@@ -1,7 +1,8 @@
 """TensorRT on an NVIDIA GPU (Jetson Orin, or a desktop GPU for the benchmark).
 
 Engines are built from our ONNX files at first use (FP16 where the GPU has
-fast FP16; INT8 with a calibration set as an option) and cached on disk under
+fast FP16; INT8 with a calibration set as an option; FP32 on TensorRT 11, which
+dropped those builder flags for strongly typed networks) and cached on disk under
 a key made of the model's sha256, the TensorRT version, the GPU name and
 compute capability and the precision, so a new model, a TensorRT upgrade or a
 different GPU rebuilds instead of loading an engine that does not fit.
@@ -60,6 +61,12 @@ def _check(result: Any) -> Any:
     if int(err) != 0:
         raise RuntimeError(f"CUDA error {err}")
     return rest[0] if len(rest) == 1 else rest
+
+
+def weakly_typed(trt: Any) -> bool:
+    """Whether this TensorRT picks reduced precision from builder flags (8.x-10.x). TensorRT 11 removed
+    them and builds strongly typed networks only: an engine runs in the ONNX model's own types."""
+    return hasattr(trt.BuilderFlag, "FP16")
 
 
 def engine_key(spec: ModelSpec, trt_version: str, gpu: str, precision: str) -> str:
@@ -128,6 +135,11 @@ class TensorRTRuntime:
         self.cache_dir = Path(self.cfg.engine_cache)
 
     def precision_for(self, builder: Any) -> str:
+        """The precision an engine gets here: the configured one where the GPU and TensorRT allow it.
+        TensorRT 11 builds our FP32 models in FP32 whatever is asked (strongly typed: reduced precision
+        would need a model converted to it)."""
+        if not weakly_typed(self.trt):
+            return "fp32"
         want = self.cfg.precision
         if want == "fp16" and not builder.platform_has_fast_fp16:
             return "fp32"
@@ -145,6 +157,11 @@ class TensorRTRuntime:
         flags = 0
         if hasattr(trt, "NetworkDefinitionCreationFlag") and int(str(trt.__version__).split(".")[0]) < 10:
             flags = 1 << int(trt.NetworkDefinitionCreationFlag.EXPLICIT_BATCH)
+        if not weakly_typed(trt):
+            flags = 1 << int(trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED)
+            if self.cfg.precision != "fp32":
+                log.warning("TensorRT %s builds strongly typed engines only: %s runs in FP32, its ONNX model's "
+                            "type, not %s", trt.__version__, spec.name, self.cfg.precision)
         network = builder.create_network(flags)
         parser = trt.OnnxParser(network, self.logger)
         if not parser.parse(spec.path.read_bytes()):
@@ -160,7 +177,7 @@ class TensorRTRuntime:
             profile.set_shape(inp.name, [1, *rest], [8, *rest], [MAX_BATCH, *rest])
             config.add_optimization_profile(profile)
         precision = self.precision_for(builder)
-        if precision in ("fp16", "int8") and builder.platform_has_fast_fp16:
+        if precision in ("fp16", "int8") and builder.platform_has_fast_fp16:  # only where weakly typed
             config.set_flag(trt.BuilderFlag.FP16)
         if precision == "int8":
             from firmware.recognition.calibration import Int8Calibrator
