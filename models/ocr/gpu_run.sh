@@ -2,7 +2,7 @@
 # OCR training runs on a lent GPU machine (the `device` tool), which has no datasets, no plate
 # fonts and no network: `prepare` packs what the runs need into .gpu/ here, `train` runs there.
 #
-#   bash models/ocr/gpu_run.sh prepare   # here: .gpu/pools.npz (real crops), .gpu/fonts, .gpu/datasets
+#   bash models/ocr/gpu_run.sh prepare   # here: .gpu/pools.npz (real crops), .gpu/fonts, .gpu/datasets, .whl/
 #   bash models/ocr/gpu_run.sh train     # there: shards on every core, then the runs in RUNS side by side
 #
 # `train` renders GENS x PER shards of 4,000 synthetic plates (DIE of them in the die fonts, every
@@ -21,7 +21,13 @@ prepare() {
         while read -r f; do mkdir -p ".gpu/fonts$(dirname "$f")" && cp "$f" ".gpu/fonts$f"; done
     rm -rf .gpu/datasets/us-plate-designs
     cp -r "${POLEWATCH_DATASETS:-../shared/datasets}/us-plate-designs" .gpu/datasets/
-    du -sh .gpu
+    # the machine's image lacks pydantic (firmware.config): wheels for its Python 3.12, our versions
+    pins=$($PY -m pip list --format=freeze 2>/dev/null | grep -i -E '^(pydantic|pydantic[-_]core|annotated[-_]types|typing[-_]inspection)==')
+    # shellcheck disable=SC2086
+    python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
+        --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \
+        -d .whl $pins
+    du -sh .gpu .whl
 }
 
 train() {
