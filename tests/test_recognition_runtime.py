@@ -280,3 +280,19 @@ def test_read_floor_comes_from_the_ocr_manifest_unless_configured(tmp_path):
     del data["models"]["ocr"]["min_read_confidence"]
     (tmp_path / "manifest.json").write_text(json.dumps(data))
     assert Recognizer(RecognitionConfig(), manifest.load(tmp_path)).min_read == 0.0
+
+
+def test_a_state_name_is_the_plates_legend_not_a_read():
+    """FLORIDA under the serial, read from a box of its own, is not a plate (the simulated road's phantom);
+    without the US rules, or for a serial that merely contains a name, the read stays."""
+    from firmware.recognition import Recognizer, ocr
+    from firmware.records import PlateResult
+
+    def result(text: str) -> PlateResult:
+        return PlateResult((0, 0, 100, 30), 0.99, text, 0.9)
+
+    us = Recognizer.from_config(RecognitionConfig())
+    assert not us.keeps(result("FLORIDA")) and not us.keeps(result("NEWYORK"))
+    assert us.keeps(result("7ABC123")) and us.keeps(result("OHIO1"))
+    assert Recognizer.from_config(RecognitionConfig(us_format_rules=False)).keeps(result("FLORIDA"))
+    assert all(len(n) <= ocr.SLOTS and n.isalpha() for n in ocr.US_STATE_NAMES)

@@ -325,9 +325,10 @@ class Recognizer:
 
     def keeps(self, r: PlateResult) -> bool:
         """Whether a read candidate is a plate: it reads as something, at `min_read_confidence`,
-        from the band's floor up, and passes the verification band."""
+        from the band's floor up, passes the verification band, and (with the US format rules) is
+        not a state's name, the legend printed on the plate rather than its registration."""
         return (bool(r.plate) and r.confidence >= self.min_read and r.detection_score >= self.floor
-                and self._verified(r))
+                and not (self.cfg.us_format_rules and ocr.is_state_name(r.plate)) and self._verified(r))
 
     def read_frame(self, frame: np.ndarray) -> list[PlateResult]:
         """All plates in a frame, read, best first."""

@@ -247,6 +247,21 @@ def _shape(text: str) -> str:
     return "".join("#" if c.isdigit() else "@" for c in text)
 
 
+# US state and territory names as a plate prints them above or below the serial, up to SLOTS letters
+# (longer ones cannot be read whole, and their cut reads are the tracker's `_cut` frames): a read that is
+# one of them is the plate's legend, not its registration (the simulated road's FLORIDA phantom)
+US_STATE_NAMES = frozenset({
+    "ALABAMA", "ALASKA", "ARIZONA", "ARKANSAS", "COLORADO", "DELAWARE", "FLORIDA", "GEORGIA", "HAWAII", "IDAHO",
+    "ILLINOIS", "INDIANA", "IOWA", "KANSAS", "KENTUCKY", "MAINE", "MARYLAND", "MICHIGAN", "MISSOURI", "MONTANA",
+    "NEBRASKA", "NEVADA", "NEWYORK", "OHIO", "OKLAHOMA", "OREGON", "TEXAS", "UTAH", "VERMONT", "VIRGINIA",
+    "WYOMING", "GUAM"})
+
+
+def is_state_name(text: str) -> bool:
+    """True when the read is a US state's (or territory's) name: a legend, not a serial."""
+    return text in US_STATE_NAMES
+
+
 def in_us_format(text: str) -> bool:
     """True when the text's letter/digit pattern is a common US serial format (US_FORMATS)."""
     return _shape(text) in US_FORMATS
