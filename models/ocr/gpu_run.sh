@@ -31,6 +31,7 @@ prepare() {
 }
 
 train() {
+    [ -f .gpu/pools.npz ] && [ -d .gpu/fonts ] || { echo "no .gpu/ here: run '$0 prepare' first and carry .gpu" >&2; exit 2; }
     OUT=${OUT:-/tmp/gpu-train}
     mkdir -p "$OUT" /tmp/runs
     if compgen -G ".whl/*.whl" > /dev/null; then
@@ -48,7 +49,9 @@ train() {
             --die-font-share "${DIE:-0.3}" > "/tmp/gen_$i.log" 2>&1 &
     done
     wait
-    echo "shards: $(ls /tmp/synth | wc -l) in $(( $(date +%s) - t0 )) s"
+    n=$(ls /tmp/synth 2>/dev/null | wc -l)
+    echo "shards: $n in $(( $(date +%s) - t0 )) s"
+    [ "$n" -gt 0 ] || { tail -n 5 /tmp/gen_0.log; echo "no shards rendered" >&2; exit 1; }
     COMMON=${COMMON:---ca-share 0.10 --br-share 0.18 --us-share 0.12 --lr 2e-3 --batch 128 --seed 51}
     IFS=';' read -ra runs <<< "${RUNS:-A|;B|--all-us}"
     workers=$(( ($(nproc) - ${#runs[@]}) / ${#runs[@]} ))
@@ -60,7 +63,8 @@ train() {
             --workers "$workers" --steps "${CAL_STEPS:-300}" --epoch-steps "${CAL_STEPS:-300}" $COMMON $extra > "/tmp/cal_$name.log" 2>&1 &
     done
     wait
-    per_epoch=$(grep -h -o '[0-9.]* s/epoch' /tmp/cal_*/train.log | sort -n | tail -1 | cut -d' ' -f1)
+    per_epoch=$(grep -h -o '[0-9.]* s/epoch' /tmp/cal_*/train.log 2>/dev/null | sort -n | tail -1 | cut -d' ' -f1)
+    [ -n "$per_epoch" ] || { tail -n 5 /tmp/cal_*.log; echo "calibration runs failed" >&2; exit 1; }
     steps=$($PY -c "s = int(${CAL_STEPS:-300} / $per_epoch * ${TRAIN_S:-300}) // 1000 * 1000; print(max(${MIN_STEPS:-3000}, min(s, ${MAX_STEPS:-200000})))")
     epoch=$(( steps / 20 ))
     echo "calibration: ${CAL_STEPS:-300} steps in $per_epoch s with ${#runs[@]} runs of $workers workers -> $steps steps, epochs of $epoch"
@@ -93,6 +97,7 @@ PYEOF
     done
     for r in /tmp/runs/*/train.log; do echo "== $r"; tail -n 3 "$r"; done
     echo "total $(( $(date +%s) - t0 )) s"
+    compgen -G "$OUT/run_*.tar.gz" > /dev/null || { echo "no run left snapshots" >&2; exit 1; }
 }
 
 case "${1:-}" in

@@ -308,7 +308,14 @@ def real_pools(all_us: bool, with_ca: bool, packed: Path | None) -> dict[str, Po
     from models.detector.data import ca_half
 
     if packed is not None:
-        d = np.load(packed)
+        try:
+            d = np.load(packed)
+            missing = {f"{k}_{a}" for k in ("br", "us_train", "us_val", "ar", "ca_train", "ca_hold_all", "ca_hold")
+                       for a in "xy"} - set(d.files)
+        except (OSError, ValueError) as exc:
+            raise SystemExit(f"--pools {packed}: not readable ({exc}); make it with --pack") from None
+        if missing:
+            raise SystemExit(f"--pools {packed}: not a --pack file (lacks {', '.join(sorted(missing))})")
 
         def get(*keys: str) -> Pool:
             return (np.concatenate([d[f"{k}_x"] for k in keys]), np.concatenate([d[f"{k}_y"] for k in keys]))
