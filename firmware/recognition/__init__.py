@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import cv2
@@ -237,8 +238,8 @@ class Recognizer:
         return results
 
     def _read(self, crops: list[np.ndarray], boxes: list[tuple[int, int, int, int]] | None,
-              scores: list[float] | None, wide: list[np.ndarray] | None = None) -> list[PlateResult]:
-        """`wide`: each crop cut again from its frame with WIDE_LOOK_MARGIN more, for the second look."""
+              scores: list[float] | None, wide: Callable[[int], np.ndarray] | None = None) -> list[PlateResult]:
+        """`wide(k)`: crop k cut again from its frame with WIDE_LOOK_MARGIN more, for the second look."""
         probs = self._probs(crops)
         readings = [self.decode(p, self.cfg.top_n, us_format_rules=self.cfg.us_format_rules) for p in probs]
         if self.cfg.second_look_below is not None:
@@ -280,7 +281,7 @@ class Recognizer:
         return out
 
     def _second_look(self, crops: list[np.ndarray], probs: list[np.ndarray], readings: list[ocr.Reading],
-                     gate: float, wide: list[np.ndarray] | None = None) -> None:
+                     gate: float, wide: Callable[[int], np.ndarray] | None = None) -> None:
         """Re-read the unsure plates framed two more ways and pool the three readings (in place).
 
         Only plates that read as something get a second look: pooling views
@@ -290,7 +291,7 @@ class Recognizer:
         detector's box cut off is read whole (docs/recognition.md).
         """
         again = [k for k, r in enumerate(readings) if r.plate and r.confidence < gate]
-        looked = self._views_probs(again, lambda k: ocr.second_views(crops[k], wide[k] if wide else None))
+        looked = self._views_probs(again, lambda k: ocr.second_views(crops[k], wide(k) if wide else None))
         for k, views in zip(again, looked):
             readings[k] = ocr.fuse([probs[k], *views], self.decode, self.cfg.top_n, self.cfg.us_format_rules)
 
@@ -315,10 +316,11 @@ class Recognizer:
         t1 = time.perf_counter()
         crops = [plate_crop(frame, d, self.cfg.crop_margin, self.cfg.rectify) for d in dets]
         keep = [i for i, c in enumerate(crops) if c.shape[0] >= 4 and c.shape[1] >= 8]  # slivers at the frame edge
-        # the second look's outer view comes from the frame: a box cut inside the plate loses its edge characters
-        wide = [plate_crop(frame, dets[i], self.cfg.crop_margin + WIDE_LOOK_MARGIN, self.cfg.rectify) for i in keep]
+        # the second look's outer view comes from the frame (a box cut inside the plate loses its edge
+        # characters), cut only for the reads that get a second look
+        margin = self.cfg.crop_margin + WIDE_LOOK_MARGIN
         results = self._read([crops[i] for i in keep], [dets[i].box for i in keep], [dets[i].score for i in keep],
-                             wide)
+                             lambda k: plate_crop(frame, dets[keep[k]], margin, self.cfg.rectify))
         t2 = time.perf_counter()
         self.last_timings = {"detect_ms": (t1 - t0) * 1e3, "ocr_ms": (t2 - t1) * 1e3}
         return results
