@@ -251,6 +251,31 @@ def test_smear_blurs_along_the_road_or_lowers_the_resolution() -> None:
     assert max(widths) >= 3                                    # smeared, it has one
 
 
+def test_packed_pools_give_the_split_or_every_us_plate_and_a_bad_pack_is_named(tmp_path) -> None:
+    """`train --pools`: the pools of a --pack file, both halves of the US sets training with --all-us,
+    the validation halves always apart; a file that is no pack stops with its name, no traceback."""
+    pytest.importorskip("torch")  # models.ocr.train imports it
+    from models.ocr.train import _pool_loaders, real_pools
+
+    sizes = {"br": 5, "us_train": 3, "us_val": 2, "ar": 4, "ca_train": 6, "ca_hold_all": 8, "ca_hold": 2}
+    assert set(sizes) == set(_pool_loaders())
+    pack = tmp_path / "pools.npz"
+    np.savez(pack, **{f"{k}_{a}": np.full((n, 2, 2) if a == "x" else (n, 8), i, np.int64)
+                      for i, (k, n) in enumerate(sizes.items()) for a in "xy"})
+    split = real_pools(False, True, pack)
+    assert {k: len(v[0]) for k, v in split.items()} == {"br": 5, "us_tr": 3, "us_va": 2, "ar": 4, "ca_hold": 2, "ca": 6}
+    every = real_pools(True, True, pack)
+    assert len(every["us_tr"][0]) == 5 and len(every["ca"][0]) == 14 and len(every["us_va"][0]) == 2
+    assert sorted(set(every["ca"][1].ravel())) == [4, 5]  # the training half and the hold-out at every trim
+    assert "ca" not in real_pools(False, False, pack)
+    np.savez(tmp_path / "other.npz", a=np.zeros(1))
+    with pytest.raises(SystemExit, match="other.npz: not a --pack file"):
+        real_pools(False, False, tmp_path / "other.npz")
+    (tmp_path / "junk.npz").write_text("junk")
+    with pytest.raises(SystemExit, match="junk.npz: not readable"):
+        real_pools(False, False, tmp_path / "junk.npz")
+
+
 def test_the_test_command_installs_every_plate_font() -> None:
     """CI starts from Debian's base: scripts/test must install each font folder the generator
     draws from, or the tests would render other plates than training and the benchmarks do."""

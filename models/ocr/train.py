@@ -32,6 +32,7 @@ import logging
 import math
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import cv2
@@ -67,8 +68,11 @@ def load_crops(folder: Path, fold: str | None = None) -> tuple[np.ndarray, np.nd
     return np.stack(images), np.stack(labels), texts
 
 
+SCENE_MARGINS = (-0.06, -0.03, 0.0, 0.04)  # the trims around the runtime's that scene crops are cut at
+
+
 def load_scene_crops(folder: Path, names: set[str] | None,
-                     margins: tuple[float, ...] = (-0.06, -0.03, 0.0, 0.04)) -> tuple[np.ndarray, np.ndarray, list[str]]:
+                     margins: tuple[float, ...] = SCENE_MARGINS) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """OCR crops cut from labelled scenes the way the appliance cuts them.
 
     The shipped detector runs on each scene; a detection whose centre lies in a
@@ -278,24 +282,29 @@ def start_from(model: nn.Module, weights: dict[str, torch.Tensor]) -> list[str]:
 Pool = tuple[np.ndarray, np.ndarray]  # crops, slot labels
 
 
-def pack_pools(path: Path) -> None:
-    """Every real crop pool a run can use, both ways of splitting, in one compressed file: what a
-    machine without `../shared/datasets` (a lent GPU machine) trains from with --pools."""
+def _pool_loaders() -> dict[str, Callable[[], Pool]]:
+    """Every real crop pool a run can use, by name, each loaded only when asked for: the US crops by
+    half, scenes-ca's crops behind the detector by half (the hold-out also at the runtime's trim alone,
+    for validation)."""
     from models.detector.data import ca_half
 
-    pools: dict[str, np.ndarray] = {}
+    def scenes(half: str, margins: tuple[float, ...] = SCENE_MARGINS) -> Callable[[], Pool]:
+        def load() -> Pool:
+            names = {n for n in os.listdir(DATASETS / "scenes-ca") if ca_half(n) == half}
+            return load_scene_crops(DATASETS / "scenes-ca", names, margins)[:2]
+        return load
 
-    def put(key: str, pool) -> None:
-        pools[f"{key}_x"], pools[f"{key}_y"] = pool[0], pool[1]
+    return {"br": lambda: load_crops(DATASETS / "crops-br")[:2],
+            "us_train": lambda: load_crops(DATASETS / "us-crops-dev", "train")[:2],
+            "us_val": lambda: load_crops(DATASETS / "us-crops-dev", "val")[:2],
+            "ar": lambda: load_crops(DATASETS / "crops-ar")[:2],
+            "ca_train": scenes("train"), "ca_hold_all": scenes("holdout"), "ca_hold": scenes("holdout", (-0.03,))}
 
-    put("br", load_crops(DATASETS / "crops-br"))
-    put("us_train", load_crops(DATASETS / "us-crops-dev", "train"))
-    put("us_val", load_crops(DATASETS / "us-crops-dev", "val"))
-    put("ar", load_crops(DATASETS / "crops-ar"))
-    names = {h: {n for n in os.listdir(DATASETS / "scenes-ca") if ca_half(n) == h} for h in ("train", "holdout")}
-    put("ca_train", load_scene_crops(DATASETS / "scenes-ca", names["train"]))
-    put("ca_hold_all", load_scene_crops(DATASETS / "scenes-ca", names["holdout"]))
-    put("ca_hold", load_scene_crops(DATASETS / "scenes-ca", names["holdout"], (-0.03,)))
+
+def pack_pools(path: Path) -> None:
+    """Every real crop pool in one compressed file: what a machine without `../shared/datasets`
+    (a lent GPU machine) trains from with --pools."""
+    pools = {f"{k}_{a}": v for k, load in _pool_loaders().items() for a, v in zip("xy", load())}
     tmp = path.with_suffix(".tmp.npz")
     np.savez_compressed(tmp, **pools)
     os.replace(tmp, path)
@@ -304,35 +313,29 @@ def pack_pools(path: Path) -> None:
 
 def real_pools(all_us: bool, with_ca: bool, packed: Path | None) -> dict[str, Pool]:
     """The real crops a run trains and validates on: br, us_tr, us_va, ar, ca_hold and (with_ca) ca,
-    from the datasets or from a `pack_pools` file."""
-    from models.detector.data import ca_half
-
+    from the datasets or from a `pack_pools` file. With `all_us` both halves of the US sets train."""
+    loaders = _pool_loaders()
     if packed is not None:
         try:
             d = np.load(packed)
-            missing = {f"{k}_{a}" for k in ("br", "us_train", "us_val", "ar", "ca_train", "ca_hold_all", "ca_hold")
-                       for a in "xy"} - set(d.files)
+            missing = {f"{k}_{a}" for k in loaders for a in "xy"} - set(d.files)
         except (OSError, ValueError) as exc:
             raise SystemExit(f"--pools {packed}: not readable ({exc}); make it with --pack") from None
         if missing:
             raise SystemExit(f"--pools {packed}: not a --pack file (lacks {', '.join(sorted(missing))})")
+        loaders = {k: (lambda k=k: (d[f"{k}_x"], d[f"{k}_y"])) for k in loaders}
+    loaded: dict[str, Pool] = {}
 
-        def get(*keys: str) -> Pool:
-            return (np.concatenate([d[f"{k}_x"] for k in keys]), np.concatenate([d[f"{k}_y"] for k in keys]))
+    def get(*keys: str) -> Pool:
+        for k in keys:
+            if k not in loaded:
+                loaded[k] = loaders[k]()
+        return np.concatenate([loaded[k][0] for k in keys]), np.concatenate([loaded[k][1] for k in keys])
 
-        out = {"br": get("br"), "us_tr": get("us_train", "us_val") if all_us else get("us_train"),
-               "us_va": get("us_val"), "ar": get("ar"), "ca_hold": get("ca_hold")}
-        if with_ca:
-            out["ca"] = get("ca_train", "ca_hold_all") if all_us else get("ca_train")
-        return out
-    out = {"br": load_crops(DATASETS / "crops-br")[:2],
-           "us_tr": load_crops(DATASETS / "us-crops-dev", None if all_us else "train")[:2],
-           "us_va": load_crops(DATASETS / "us-crops-dev", "val")[:2], "ar": load_crops(DATASETS / "crops-ar")[:2]}
+    out = {"br": get("br"), "us_tr": get("us_train", "us_val") if all_us else get("us_train"),
+           "us_va": get("us_val"), "ar": get("ar"), "ca_hold": get("ca_hold")}
     if with_ca:
-        names = {n for n in os.listdir(DATASETS / "scenes-ca") if all_us or ca_half(n) == "train"}
-        out["ca"] = load_scene_crops(DATASETS / "scenes-ca", names)[:2]
-    hold = {n for n in os.listdir(DATASETS / "scenes-ca") if ca_half(n) == "holdout"}
-    out["ca_hold"] = load_scene_crops(DATASETS / "scenes-ca", hold, (-0.03,))[:2]
+        out["ca"] = get("ca_train", "ca_hold_all") if all_us else get("ca_train")
     return out
 
 
@@ -423,7 +426,7 @@ def main() -> None:
     mixer = Mixer(args.synth, pools, args.seed, args.roll_share, args.roll_deg, args.smear_share)
 
     device = torch.device(args.device)
-    model = ARCHS[args.arch]().to(device)
+    model = ARCHS[args.arch]()
     ctc = isinstance(model, PlateCTC)
     freeze_bn = args.init_onnx is not None
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
@@ -446,7 +449,10 @@ def main() -> None:
     loss_fn = nn.CrossEntropyLoss(label_smoothing=0.05)
     ctc_fn = nn.CTCLoss(blank=PAD, zero_infinity=True)
     warmstart.train_mode(model, freeze_bn)
-    model.to(device)  # a resumed or warm-started network's weights were loaded on the CPU
+    # loaded on the CPU (a warm start checks its outputs there), then moved in place; reloading the
+    # optimizer's state casts a resumed run's moments to the parameters' device
+    model.to(device)
+    opt.load_state_dict(opt.state_dict())
     loader = None
     if args.workers:  # shards are read once: the workers hold copies of the mixer
         loader = iter(torch.utils.data.DataLoader(Batches(mixer, args.batch, args.seed + step), batch_size=None,
