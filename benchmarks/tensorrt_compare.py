@@ -20,7 +20,6 @@ with one line when either or the GPU is absent.
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import sys
 import time
@@ -31,7 +30,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from firmware.config import RecognitionConfig  # noqa: E402
-from firmware.imageio import read_image  # noqa: E402
+from firmware.evaluation import load_labels  # noqa: E402
+from firmware.imageio import expand, read_image  # noqa: E402
 from firmware.recognition import Recognizer, detect, ocr  # noqa: E402
 from firmware.recognition.manifest import load as load_manifest  # noqa: E402
 from firmware.recognition.onnxrt import OnnxRuntime  # noqa: E402
@@ -53,11 +53,13 @@ def synthetic_inputs(rng: np.random.Generator) -> tuple[list[np.ndarray], list[s
 
 
 def real_inputs(data: Path) -> tuple[list[np.ndarray], list[str], list[np.ndarray]]:
-    with open(data / "crops" / "labels.csv", newline="") as f:
-        rows = list(csv.DictReader(f))[: ocr.MAX_BATCH]
-    crops = [read_image(data / "crops" / r["file"]) for r in rows]
-    frames = [read_image(p) for p in sorted((data / "frames").iterdir()) if p.suffix.lower() in (".jpg", ".png")]
-    return crops, [r["plate"] for r in rows], frames
+    """Up to one OCR batch of labelled crops from DATA/crops (the shared crop format) and every image
+    in DATA/frames."""
+    _, labels = load_labels(data / "crops")
+    files = list(labels)[: ocr.MAX_BATCH]
+    crops = [read_image(data / "crops" / f) for f in files]
+    frames = [read_image(p) for p in expand([str(data / "frames")])]
+    return crops, [labels[f][0].plate for f in files], frames
 
 
 def timeit(fn, iters: int) -> float:
@@ -97,11 +99,6 @@ def compare_ocr(spec, trt_s, ort_s, crops: list[np.ndarray], labels: list[str], 
     }
 
 
-def xyxy(found: list[detect.Detection]) -> np.ndarray:
-    b = np.array([d.box for d in found], np.float32)
-    return np.concatenate([b[:, :2], b[:, :2] + b[:, 2:]], axis=1)
-
-
 def compare_detector(trt_s, ort_s, frames: list[np.ndarray], iters: int) -> dict:
     diffs, counts, matched = [], [], []
     for frame in frames:
@@ -111,7 +108,7 @@ def compare_detector(trt_s, ort_s, frames: list[np.ndarray], iters: int) -> dict
         dt, dr = detect.postprocess(got, lb), detect.postprocess(ref, lb)
         counts.append([len(dt), len(dr)])
         if dt and dr:
-            iou = detect.iou_matrix(xyxy(dt), xyxy(dr))
+            iou = detect.iou_matrix(detect.to_xyxy([d.box for d in dt]), detect.to_xyxy([d.box for d in dr]))
             matched.append(int((iou.max(1) >= 0.9).sum()))
         else:
             matched.append(0)

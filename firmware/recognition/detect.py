@@ -353,6 +353,11 @@ def _extends(texts: list[str], xyxy: np.ndarray, conf: np.ndarray) -> np.ndarray
     return out
 
 
+def to_xyxy(boxes: list[tuple[int, int, int, int]]) -> np.ndarray:
+    """Nx4 float32 (x0, y0, x1, y1) from (x, y, w, h) boxes."""
+    return np.asarray([(x, y, x + w, y + h) for x, y, w, h in boxes], np.float32).reshape(-1, 4)
+
+
 def one_per_plate(boxes: list[tuple[int, int, int, int]], confidences: list[float], iou: float = 0.45,
                   texts: list[str] | None = None) -> list[int]:
     """Indices of the reads to keep when boxes overlap: of two boxes of about one size
@@ -360,7 +365,7 @@ def one_per_plate(boxes: list[tuple[int, int, int, int]], confidences: list[floa
     characters its box cut off (`texts` given, EXTEND_SURE), and of a box lying half or more
     inside a larger one the larger (a plate holds stickers, bolts and pieces of itself, never
     another plate)."""
-    xyxy = np.asarray([(x, y, x + w, y + h) for x, y, w, h in boxes], np.float32).reshape(-1, 4)
+    xyxy = to_xyxy(boxes)
     inter, area, _ = _overlaps(xyxy, xyxy)
     union = area[:, None] + area[None, :] - inter
     inside = inter / np.maximum(area, 1e-9)[:, None] >= 0.5  # [i, j]: half of i or more lies in j
