@@ -4,16 +4,16 @@
 # the TensorRT engines from models/ and compare them with ONNX Runtime in fp16 and fp32
 # (benchmarks/tensorrt_compare.py). Results land in $OUT (default /tmp/gpu-check).
 #   DATA=DIR   real inputs for the comparison: DIR/crops (labels.csv) and DIR/frames
-#   .whl/      wheels to install first when the machine lacks a package (pydantic, tensorrt...)
+#   .whl/      wheels to install first (scripts/device-wheels.sh: pydantic, which the image lacks)
 set -u
 OUT=${OUT:-/tmp/gpu-check}
 PY=${PYTHON:-python3}
+cd "$(dirname "$0")/.."
+# shellcheck source=scripts/device-wheels.sh
+. scripts/device-wheels.sh
 mkdir -p "$OUT"
 { nvidia-smi --query-gpu=name,driver_version,compute_cap,memory.total --format=csv; $PY -V; } 2>&1 | tee "$OUT/env.txt"
-if compgen -G ".whl/*.whl" > /dev/null; then
-    $PY -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl \
-        && export PYTHONPATH=/tmp/site
-fi
+install_device_wheels
 $PY - <<'PYEOF' 2>&1 | tee -a "$OUT/env.txt"
 import importlib
 for m in ("tensorrt", "cuda.bindings.runtime", "onnxruntime", "pydantic", "cv2", "numpy"):

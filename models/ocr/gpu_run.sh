@@ -13,6 +13,8 @@
 set -uo pipefail
 PY=${PYTHON:-python3}
 cd "$(dirname "$0")/../.."
+# shellcheck source=scripts/device-wheels.sh
+. scripts/device-wheels.sh
 
 prepare() {
     mkdir -p .gpu/fonts .gpu/datasets
@@ -21,12 +23,7 @@ prepare() {
         while read -r f; do mkdir -p ".gpu/fonts$(dirname "$f")" && cp "$f" ".gpu/fonts$f"; done
     rm -rf .gpu/datasets/us-plate-designs
     cp -r "${POLEWATCH_DATASETS:-../shared/datasets}/us-plate-designs" .gpu/datasets/
-    # the machine's image lacks pydantic (firmware.config): wheels for its Python 3.12, our versions
-    pins=$($PY -m pip list --format=freeze 2>/dev/null | grep -i -E '^(pydantic|pydantic[-_]core|annotated[-_]types|typing[-_]inspection)==')
-    # shellcheck disable=SC2086
-    python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
-        --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \
-        -d .whl $pins
+    fetch_device_wheels
     du -sh .gpu .whl
 }
 
@@ -34,10 +31,7 @@ train() {
     [ -f .gpu/pools.npz ] && [ -d .gpu/fonts ] || { echo "no .gpu/ here: run '$0 prepare' first and carry .gpu" >&2; exit 2; }
     OUT=${OUT:-/tmp/gpu-train}
     mkdir -p "$OUT" /tmp/runs
-    if compgen -G ".whl/*.whl" > /dev/null; then
-        $PY -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl \
-            && export PYTHONPATH=/tmp/site
-    fi
+    install_device_wheels
     cp -r .gpu/fonts/usr/share/fonts /usr/share/  # the generator's fonts at the paths it names
     export POLEWATCH_DATASETS=$PWD/.gpu/datasets PYTHONUNBUFFERED=1
     nvidia-smi --query-gpu=name,driver_version --format=csv,noheader
