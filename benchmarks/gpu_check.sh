@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The one prepared check to run when a GPU machine is lent (docs/recognition.md, "TensorRT"):
 # record the machine (GPU, driver, TensorRT, CUDA bindings, ONNX Runtime providers), then build
-# the TensorRT engines from models/ and compare them with ONNX Runtime in fp16 and fp32
+# the TensorRT engines from models/ and compare them with ONNX Runtime in fp16, fp32 and int8
 # (benchmarks/tensorrt_compare.py). Results land in $OUT (default /tmp/gpu-check).
 #   DATA=DIR   real inputs for the comparison: DIR/crops (labels.csv) and DIR/frames
 #   .whl/      wheels to install first (scripts/device-wheels.sh: pydantic, which the image lacks)
@@ -27,7 +27,7 @@ PYEOF
 { echo "libnvinfer in ldconfig:"; ldconfig -p | grep -i -E "nvinfer|nvonnxparser";
   echo "libnvinfer files:"; timeout 30 find /usr /opt /lib -name 'libnvinfer*' 2>/dev/null | head; } | tee -a "$OUT/env.txt"
 rc=0
-for p in fp16 fp32; do
+for p in fp16 fp32 int8; do
     $PY benchmarks/tensorrt_compare.py --precision "$p" ${DATA:+--data "$DATA"} > "$OUT/trt_$p.json" 2> "$OUT/trt_$p.err"
     r=$?; echo "tensorrt_compare $p: exit $r"; tail -n 5 "$OUT/trt_$p.err"; cat "$OUT/trt_$p.json"
     [ $r -ne 0 ] && rc=$r

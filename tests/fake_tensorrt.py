@@ -18,6 +18,19 @@ import numpy as np
 MAGIC = b"FAKEENGINE1"
 
 
+def model_precision(onnx_bytes: bytes) -> str:
+    """What a strongly typed build runs an ONNX model in: int8 where it holds Q/DQ nodes, fp16 where its
+    weights are half precision, else fp32."""
+    import onnx
+
+    g = onnx.load_from_string(onnx_bytes).graph
+    if any(n.op_type == "QuantizeLinear" for n in g.node):
+        return "int8"
+    if any(t.data_type == onnx.TensorProto.FLOAT16 for t in g.initializer):
+        return "fp16"
+    return "fp32"
+
+
 class FakeTensorRT(types.SimpleNamespace):
     def __init__(self, version: str = "10.3.0", fast_fp16: bool = True, fast_int8: bool = False,
                  weak_typing: bool = True) -> None:
@@ -69,6 +82,7 @@ class FakeTensorRT(types.SimpleNamespace):
             def __init__(self):
                 self.flags = set()
                 self.profiles = []
+                self.int8_calibrator = None
 
             def set_memory_pool_limit(self, pool, size):
                 tr.calls.append(("workspace", size))
@@ -101,8 +115,14 @@ class FakeTensorRT(types.SimpleNamespace):
                 return Profile()
 
             def build_serialized_network(self, network, config):
-                precision = "fp16" if getattr(BuilderFlag, "FP16", None) in config.flags else "fp32"
+                if weak_typing:  # the flags pick the precision
+                    precision = ("int8" if getattr(BuilderFlag, "INT8", None) in config.flags else
+                                 "fp16" if getattr(BuilderFlag, "FP16", None) in config.flags else "fp32")
+                else:  # strongly typed: the model's own types
+                    precision = model_precision(network.onnx)
                 tr.calls.append(("build", network.inputs[0].name, precision, len(config.profiles)))
+                if getattr(config, "int8_calibrator", None) is not None:
+                    tr.calls.append(("calibrator",))
                 return MAGIC + network.onnx
 
         class OnnxParser:

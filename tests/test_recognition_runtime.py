@@ -88,19 +88,20 @@ def test_rebuilds_when_model_changes_or_cache_is_corrupt(tmp_path, cfg):
     np.testing.assert_allclose(sess.run(np.ones((1, 1, 8, 16), np.float32))[0], 5.0)
 
 
-def test_fp32_when_gpu_lacks_fast_fp16_and_int8_needs_calibration(tmp_path, cfg):
+def test_fp32_when_gpu_lacks_fast_fp16_and_int8_needs_calibration_or_a_copy(tmp_path, cfg):
     spec = spec_for(tiny_onnx(tmp_path / "m.onnx"))
     trt = FakeTensorRT(fast_fp16=False)
     TensorRTRuntime(cfg, trt, FakeCudart()).load(spec)
     assert ("build", "image", "fp32", 1) in trt.calls
     cfg.tensorrt.precision = "int8"  # no calibration_dir: INT8 is not attempted
     r = TensorRTRuntime(cfg, FakeTensorRT(fast_int8=True), FakeCudart())
-    assert r.precision_for(r.trt.Builder(None)) == "fp16"
+    assert r.plan(r.trt.Builder(None), spec) == ("fp16", spec)
 
 
-def test_tensorrt_11_builds_strongly_typed_fp32_engines_whatever_precision_is_asked(tmp_path, cfg, caplog):
+def test_tensorrt_11_builds_a_model_without_copies_as_a_strongly_typed_fp32_engine(tmp_path, cfg, caplog):
     """TensorRT 11 removed the precision builder flags (BuilderFlag.FP16/INT8, platform_has_fast_fp16,
-    int8_calibrator): our FP32 models build as strongly typed FP32 engines, keyed so, with a warning."""
+    int8_calibrator): an FP32 model with no reduced-precision copies builds as a strongly typed FP32
+    engine, keyed so, with a warning."""
     import onnxruntime as ort
 
     spec = spec_for(tiny_onnx(tmp_path / "m.onnx"))
@@ -117,7 +118,84 @@ def test_tensorrt_11_builds_strongly_typed_fp32_engines_whatever_precision_is_as
     cfg.tensorrt.precision = "int8"
     cfg.tensorrt.calibration_dir = tmp_path
     r = TensorRTRuntime(cfg, trt, FakeCudart())
-    assert r.precision_for(r.trt.Builder(None)) == "fp32"
+    assert r.plan(r.trt.Builder(None), spec) == ("fp32", spec)
+
+
+def with_copies(tmp_path: Path, precisions=("fp16", "int8")) -> ModelSpec:
+    """The tiny model with reduced-precision copies made as `models/precision.py` makes them (the int8 one
+    calibrated on random inputs), listed in its spec's variants."""
+    from models import precision as mp
+
+    src = tiny_onnx(tmp_path / "m.onnx")
+    spec = spec_for(src)
+    variants = {}
+    for p in precisions:
+        dst = tmp_path / mp.variant_file("m.onnx", p)
+        if p == "fp16":
+            mp.to_fp16(src, dst)
+        else:
+            rng = np.random.default_rng(2)
+            mp.to_int8(src, dst, [rng.normal(size=(4, 1, 8, 16)).astype(np.float32) for _ in range(8)])
+        variants[p] = {"file": dst.name, "sha256": manifest.sha256_file(dst), "of": spec.sha256}
+    return ModelSpec(spec.name, spec.path, spec.version, spec.sha256, spec.input, {"variants": variants})
+
+
+def test_tensorrt_11_builds_fp16_and_int8_engines_from_the_models_reduced_precision_copies(tmp_path, cfg, caplog):
+    """Strongly typed TensorRT runs a model in its own types: fp16 and int8 come from the copies the
+    manifest lists (fp16 weights; Q/DQ nodes), each its own engine keyed by the copy's checksum, with
+    outputs near the FP32 model's; int8 falls back to the fp16 copy, and a model with no copies to FP32."""
+    import onnxruntime as ort
+
+    spec = with_copies(tmp_path)
+    x = np.random.default_rng(1).normal(size=(3, 1, 8, 16)).astype(np.float32)
+    ref = ort.InferenceSession(str(spec.path), providers=["CPUExecutionProvider"]).run(None, {"image": x})[0]
+    trt = FakeTensorRT(version="11.4.0", weak_typing=False)
+    for precision, atol in (("fp16", 0.01), ("int8", 0.1)):
+        cfg.tensorrt.precision = precision
+        r = TensorRTRuntime(cfg, trt, FakeCudart())
+        used, source = r.plan(trt.Builder(None), spec)
+        assert used == precision and source.path.name == f"m.{precision}.onnx"
+        assert source.sha256 == spec.extra["variants"][precision]["sha256"]
+        sess = r.load(spec)
+        assert ("build", "image", precision, 1) in trt.calls
+        np.testing.assert_allclose(sess.run(x)[0], ref, atol=atol)
+    names = sorted(e.name for e in cfg.tensorrt.engine_cache.iterdir())
+    assert len(names) == 2 and any("fp16" in n for n in names) and any("int8" in n for n in names)
+    (tmp_path / "b").mkdir()
+    only16 = with_copies(tmp_path / "b", ("fp16",))
+    cfg.tensorrt.precision = "int8"
+    cfg.tensorrt.calibration_dir = tmp_path  # no calibrator on TensorRT 11: said, and not used
+    with caplog.at_level("WARNING"):
+        assert TensorRTRuntime(cfg, trt, FakeCudart()).plan(trt.Builder(None), only16)[0] == "fp16"
+    assert "no INT8 calibrator" in caplog.text
+
+
+def test_tensorrt_10_int8_without_calibration_images_builds_the_shipped_int8_copy(tmp_path, cfg):
+    """With fast INT8 and no calibration_dir, the Q/DQ copy carries its own scales: INT8 flag, no
+    calibrator; without a copy INT8 is not attempted (fp16)."""
+    spec = with_copies(tmp_path, ("int8",))
+    cfg.tensorrt.precision = "int8"
+    trt = FakeTensorRT(fast_int8=True)
+    TensorRTRuntime(cfg, trt, FakeCudart()).load(spec)
+    assert ("build", "image", "int8", 1) in trt.calls and ("calibrator",) not in trt.calls
+    r = TensorRTRuntime(cfg, FakeTensorRT(fast_int8=False), FakeCudart())
+    assert r.plan(r.trt.Builder(None), spec) == ("fp16", spec)
+
+
+def test_a_reduced_precision_copy_is_checked_like_the_model(tmp_path):
+    spec = with_copies(tmp_path, ("fp16",))
+    assert manifest.variant(spec, "int8") is None
+    copy = manifest.variant(spec, "fp16")
+    assert copy.version == "1-fp16" and "variants" not in copy.extra
+    stale = ModelSpec(spec.name, spec.path, spec.version, "0" * 64, spec.input, spec.extra)
+    with pytest.raises(ModelCorrupt, match="made from another"):
+        manifest.variant(stale, "fp16")
+    (tmp_path / "m.fp16.onnx").write_bytes(b"tampered")
+    with pytest.raises(ModelCorrupt, match="sha256 differs"):
+        manifest.variant(spec, "fp16")
+    (tmp_path / "m.fp16.onnx").unlink()
+    with pytest.raises(ModelMissing, match="fp16 copy"):
+        manifest.variant(spec, "fp16")
 
 
 def test_unparseable_model_is_a_clear_error(tmp_path, cfg):
@@ -162,6 +240,10 @@ def test_shipped_manifest_matches_shipped_models():
     specs = manifest.load(MODELS_DIR)
     assert {"detector", "ocr"} <= specs.keys()
     assert specs["detector"].path.stat().st_size <= 15 * 1024 * 1024
+    for spec in specs.values():  # TensorRT 11's fp16 and int8 copies, made from these very models
+        for precision in ("fp16", "int8"):
+            copy = manifest.variant(spec, precision)
+            assert copy is not None and copy.path.stat().st_size < spec.path.stat().st_size
 
 
 def test_recognizer_refuses_an_ocr_model_of_another_input_size(tmp_path):
@@ -296,3 +378,18 @@ def test_a_state_name_is_the_plates_legend_not_a_read():
     assert us.keeps(result("7ABC123")) and us.keeps(result("OHIO1"))
     assert Recognizer.from_config(RecognitionConfig(us_format_rules=False)).keeps(result("FLORIDA"))
     assert all(len(n) <= ocr.SLOTS and n.isalpha() for n in ocr.US_STATE_NAMES)
+
+
+def test_int8_calibration_images_are_none_of_the_sets_the_copies_are_measured_on():
+    from models import DATASETS, us_fold
+    from models import precision as mp
+    from models.detector.data import ca_half
+
+    if not (DATASETS / "scenes-ca").is_dir():
+        pytest.skip("datasets not here")
+    det, rec = mp.calibration_files("detector", DATASETS), mp.calibration_files("ocr", DATASETS)
+    assert len(det) >= 200 and len(rec) >= 300
+    for f in det + rec:
+        assert f.parent.name not in ("crops-ar", "scenes-eu", "scenes-br", "scenes-us-speed")
+        assert not (f.parent.name == "scenes-ca" and ca_half(f.name) == "holdout")
+        assert not (f.parent.name == "us-crops-dev" and us_fold(f.name) == "val")

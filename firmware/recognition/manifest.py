@@ -3,7 +3,8 @@
 `models/manifest.json` names each model (detector, ocr) with its file, version,
 sha256, input shape and classes or charset. The recognizer refuses a file whose
 checksum differs (a half-copied update or a tampered model), and the sha256 is
-the TensorRT engine cache key.
+the TensorRT engine cache key. An entry's `variants` name its reduced-precision
+copies (fp16, int8) for TensorRT 11, each with its own sha256 (`variant`).
 """
 
 from __future__ import annotations
@@ -65,3 +66,25 @@ def load(models_dir: Path, verify: bool = True) -> dict[str, ModelSpec]:
             raise ModelCorrupt(f"{path}: sha256 differs from the manifest: the file is damaged or was replaced")
         specs[name] = spec
     return specs
+
+
+def variant(spec: ModelSpec, precision: str) -> ModelSpec | None:
+    """The model's reduced-precision copy (`models/precision.py`: fp16, or int8 with Q/DQ nodes) as a
+    spec of its own, checked against its sha256 like the model; None when the manifest lists none.
+    TensorRT 11 builds engines in the ONNX model's own types, so reduced precision needs these copies."""
+    entry = spec.extra.get("variants", {}).get(precision)
+    if not entry:
+        return None
+    try:
+        path, sha = spec.path.parent / entry["file"], str(entry["sha256"])
+    except (KeyError, TypeError) as exc:
+        raise ModelCorrupt(f"manifest: {spec.name}'s {precision} variant lacks {exc}") from None
+    if entry.get("of", spec.sha256) != spec.sha256:
+        raise ModelCorrupt(f"{path}: the {precision} copy was made from another {spec.name} model than "
+                           f"{spec.path.name}: run python -m models.precision {precision} again")
+    if not path.exists():
+        raise ModelMissing(f"{path}: {spec.name}'s {precision} copy named by the manifest is missing")
+    if sha256_file(path) != sha:
+        raise ModelCorrupt(f"{path}: sha256 differs from the manifest: the file is damaged or was replaced")
+    return ModelSpec(spec.name, path, f"{spec.version}-{precision}", sha, spec.input,
+                     {k: v for k, v in spec.extra.items() if k != "variants"})

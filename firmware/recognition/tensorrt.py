@@ -1,9 +1,10 @@
 """TensorRT on an NVIDIA GPU (Jetson Orin, or a desktop GPU for the benchmark).
 
 Engines are built from our ONNX files at first use (FP16 where the GPU has
-fast FP16; INT8 with a calibration set as an option; FP32 on TensorRT 11, which
-dropped those builder flags for strongly typed networks) and cached on disk under
-a key made of the model's sha256, the TensorRT version, the GPU name and
+fast FP16; INT8 with a calibration set as an option; on TensorRT 11, which
+dropped those builder flags for strongly typed networks, from the models'
+shipped fp16 and int8 copies: `models/precision.py`) and cached on disk under
+a key made of the built model's sha256, the TensorRT version, the GPU name and
 compute capability and the precision, so a new model, a TensorRT upgrade or a
 different GPU rebuilds instead of loading an engine that does not fit.
 Inference uses device buffers from the CUDA runtime (cuda-python) and the
@@ -26,7 +27,7 @@ import numpy as np
 
 from firmware.config import RecognitionConfig
 from firmware.recognition import ocr
-from firmware.recognition.manifest import ModelSpec
+from firmware.recognition.manifest import ModelSpec, variant
 from firmware.recognition.runtime import RuntimeUnavailable
 
 log = logging.getLogger(__name__)
@@ -134,24 +135,45 @@ class TensorRTRuntime:
         self.gpu = f"{name.strip(chr(0))} sm{props.major}{props.minor}"
         self.cache_dir = Path(self.cfg.engine_cache)
 
-    def precision_for(self, builder: Any) -> str:
-        """The precision an engine gets here: the configured one where the GPU and TensorRT allow it.
-        TensorRT 11 builds our FP32 models in FP32 whatever is asked (strongly typed: reduced precision
-        would need a model converted to it)."""
-        if not weakly_typed(self.trt):
-            return "fp32"
+    def plan(self, builder: Any, spec: ModelSpec) -> tuple[str, ModelSpec]:
+        """The precision an engine gets here and the ONNX model it is built from: the configured
+        precision where the GPU and TensorRT allow it.
+
+        TensorRT 8.x-10.x pick reduced precision from builder flags: FP16 where the GPU has fast
+        FP16; INT8 calibrated on `calibration_dir` (the pole's own frames), else from the model's
+        shipped int8 copy (explicit Q/DQ, calibrated at release). TensorRT 11 builds strongly typed
+        networks in the ONNX model's own types, so FP16 and INT8 come from the copies
+        `models/precision.py` ships (manifest `variants`); a model without one builds in FP32, with a
+        warning."""
         want = self.cfg.precision
-        if want == "fp16" and not builder.platform_has_fast_fp16:
-            return "fp32"
-        if want == "int8" and not (builder.platform_has_fast_int8 and self.cfg.calibration_dir):
-            return "fp16" if builder.platform_has_fast_fp16 else "fp32"
-        return want
+        if not weakly_typed(self.trt):
+            if want == "int8" and self.cfg.calibration_dir:
+                log.warning("TensorRT %s has no INT8 calibrator: recognition.tensorrt.calibration_dir is not used; "
+                            "%s takes its shipped int8 copy if it has one", self.trt.__version__, spec.name)
+            for precision in {"int8": ("int8", "fp16"), "fp16": ("fp16",)}.get(want, ()):
+                copy = variant(spec, precision)
+                if copy is not None:
+                    return precision, copy
+            if want != "fp32":
+                log.warning("TensorRT %s builds strongly typed engines only and %s has no %s copy in its manifest "
+                            "(python -m models.precision): it runs in FP32", self.trt.__version__, spec.name, want)
+            return "fp32", spec
+        fp16 = bool(builder.platform_has_fast_fp16)
+        if want == "int8" and builder.platform_has_fast_int8:
+            if self.cfg.calibration_dir:
+                return "int8", spec
+            copy = variant(spec, "int8")
+            if copy is not None:
+                return "int8", copy
+        if want in ("fp16", "int8") and fp16:
+            return "fp16", spec
+        return "fp32", spec
 
     def engine_path(self, spec: ModelSpec, precision: str) -> Path:
         return self.cache_dir / engine_key(spec, str(self.trt.__version__), self.gpu, precision)
 
-    def build(self, spec: ModelSpec) -> tuple[bytes, str]:
-        """Parse our ONNX and build a serialized engine; returns (engine bytes, precision)."""
+    def build(self, spec: ModelSpec, precision: str) -> bytes:
+        """Parse an ONNX model (`plan`'s) and build a serialized engine in `precision`."""
         trt = self.trt
         builder = trt.Builder(self.logger)
         flags = 0
@@ -159,9 +181,6 @@ class TensorRTRuntime:
             flags = 1 << int(trt.NetworkDefinitionCreationFlag.EXPLICIT_BATCH)
         if not weakly_typed(trt):
             flags = 1 << int(trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED)
-            if self.cfg.precision != "fp32":
-                log.warning("TensorRT %s builds strongly typed engines only: %s runs in FP32, its ONNX model's "
-                            "type, not %s", trt.__version__, spec.name, self.cfg.precision)
         network = builder.create_network(flags)
         parser = trt.OnnxParser(network, self.logger)
         if not parser.parse(spec.path.read_bytes()):
@@ -176,25 +195,26 @@ class TensorRTRuntime:
             rest = shape[1:]
             profile.set_shape(inp.name, [1, *rest], [8, *rest], [MAX_BATCH, *rest])
             config.add_optimization_profile(profile)
-        precision = self.precision_for(builder)
-        if precision in ("fp16", "int8") and builder.platform_has_fast_fp16:  # only where weakly typed
-            config.set_flag(trt.BuilderFlag.FP16)
-        if precision == "int8":
-            from firmware.recognition.calibration import Int8Calibrator
+        if weakly_typed(trt):  # strongly typed: the precision is the model's own
+            if precision in ("fp16", "int8") and builder.platform_has_fast_fp16:
+                config.set_flag(trt.BuilderFlag.FP16)
+            if precision == "int8":
+                config.set_flag(trt.BuilderFlag.INT8)
+                if self.cfg.calibration_dir:  # else the model's Q/DQ nodes carry the scales
+                    from firmware.recognition.calibration import Int8Calibrator
 
-            config.set_flag(trt.BuilderFlag.INT8)
-            config.int8_calibrator = Int8Calibrator(trt, self.cudart, spec, Path(self.cfg.calibration_dir),
-                                                    self.cache_dir / f"{spec.name}-{spec.sha256[:16]}.calib")
+                    config.int8_calibrator = Int8Calibrator(trt, self.cudart, spec, Path(self.cfg.calibration_dir),
+                                                            self.cache_dir / f"{spec.name}-{spec.sha256[:16]}.calib")
         serialized = builder.build_serialized_network(network, config)
         if serialized is None:
             raise RuntimeError(f"TensorRT failed to build an engine for {spec.path}")
-        return bytes(serialized), precision
+        return bytes(serialized)
 
     def load(self, spec: ModelSpec) -> _Session:
         """Load the cached engine for this model, GPU and TensorRT, building it on first use."""
         builder = self.trt.Builder(self.logger)
-        precision = self.precision_for(builder)
-        path = self.engine_path(spec, precision)
+        precision, source = self.plan(builder, spec)
+        path = self.engine_path(source, precision)
         runtime = self.trt.Runtime(self.logger)
         engine = None
         if path.exists():
@@ -202,9 +222,9 @@ class TensorRTRuntime:
             if engine is None:
                 log.warning("cached engine %s does not load; rebuilding", path)
         if engine is None:
-            log.info("building TensorRT engine for %s (%s); this takes a while on first use", spec.name, precision)
-            data, precision = self.build(spec)
-            path = self.engine_path(spec, precision)
+            log.info("building TensorRT engine for %s (%s, from %s); this takes a while on first use",
+                     spec.name, precision, source.path.name)
+            data = self.build(source, precision)
             path.parent.mkdir(parents=True, exist_ok=True)
             tmp = path.with_suffix(".tmp")
             tmp.write_bytes(data)
