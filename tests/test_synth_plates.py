@@ -114,6 +114,27 @@ def test_illegibility_sees_ink_lost_on_its_background():
     assert _legible_ink(img, mask, 40, 40, dark) == (245, 245, 245)  # the generator's choice: white
 
 
+def test_characters_no_ink_can_show_on_a_busy_design_are_outlined():
+    """A design half white, half dark: white ink vanishes on the one, black on the other, so the
+    characters get a contrasting rim and read everywhere; a legible plate is left untouched."""
+    from models.synth.plates import LEGIBLE, _illegibility, _legible_ink, _outline_if_illegible
+
+    img = np.full((160, 320, 3), 235, np.uint8)
+    img[:, 160:] = (30, 30, 80)                                     # a dark red half under the text
+    mask = np.zeros((70, 240), np.uint8)
+    mask[10:60, ::12] = 255
+    mask[10:60, 1::12] = 255
+    ink = _legible_ink(img, mask, 40, 40, (245, 245, 245))
+    assert _illegibility(img, mask, 40, 40, ink) > LEGIBLE          # no ink of INKS reads on both halves
+    before = img.copy()
+    assert _outline_if_illegible(img, mask, 40, 40, ink)
+    assert _illegibility(img, mask, 40, 40, ink) <= LEGIBLE
+    assert (img != before).any() and (img[:, :30] == before[:, :30]).all()  # only around the characters
+    plain = np.full((160, 320, 3), 235, np.uint8)
+    kept = plain.copy()
+    assert not _outline_if_illegible(plain, mask, 40, 40, (20, 20, 20)) and (plain == kept).all()
+
+
 def test_serial_letters_are_drawn_as_real_plates_use_them():
     """O, Q and I are rare in US serials (they read as 0 and 1); the generator draws them so."""
     from collections import Counter
