@@ -67,7 +67,7 @@ def _emit(as_json: bool, obj: dict) -> None:
     if as_json:
         print(json.dumps(obj), flush=True)
         return
-    name = obj["image"][-40:]
+    name = obj["image"] if len(obj["image"]) <= 40 else "…" + obj["image"][-39:]  # the file's end tells it
     if "error" in obj:
         print(f"{name:40} {'':>7}  error: {obj['error']}", file=sys.stdout, flush=True)
         return
@@ -75,7 +75,8 @@ def _emit(as_json: bool, obj: dict) -> None:
         print(f"{name:40} {obj['ms']:7.1f}  (no plate)", flush=True)
     for i, p in enumerate(obj["plates"]):
         others = ", ".join(f"{c['plate']} {c['confidence']:.2f}" for c in p["candidates"][1:4])
-        print(f"{name if i == 0 else '':40} {obj['ms'] if i == 0 else '':>7}  {p['plate']:10} "
+        ms = f"{obj['ms']:7.1f}" if i == 0 else ""
+        print(f"{name if i == 0 else '':40} {ms:>7}  {p['plate']:10} "
               f"{p['confidence']:5.2f}  {p['box']}  {others}", flush=True)
 
 
