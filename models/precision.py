@@ -153,6 +153,10 @@ def make(models_dir: Path, precisions: list[str], datasets: Path, method: str = 
 
 
 def main() -> None:
+    try:
+        import onnx  # noqa: F401  (the converters need it; the appliance does not)
+    except ImportError:
+        raise SystemExit("models.precision needs the onnx package: pip install -e '.[train]'") from None
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("precisions", nargs="+", choices=PRECISIONS)
     ap.add_argument("--models-dir", type=Path, default=MODELS_DIR)

@@ -393,3 +393,18 @@ def test_int8_calibration_images_are_none_of_the_sets_the_copies_are_measured_on
         assert f.parent.name not in ("crops-ar", "scenes-eu", "scenes-br", "scenes-us-speed")
         assert not (f.parent.name == "scenes-ca" and ca_half(f.name) == "holdout")
         assert not (f.parent.name == "us-crops-dev" and us_fold(f.name) == "val")
+
+
+def test_precision_compare_promotes_each_copy_to_a_models_folder_the_recognizer_loads(tmp_path):
+    """benchmarks/precision_compare.py measures a copy by naming it as the model in a folder of its own:
+    that folder's manifest must load, checksums and all, and hold the copy's bytes."""
+    from benchmarks.precision_compare import promoted
+    from models import MODELS_DIR
+
+    for precision in ("fp32", "fp16", "int8"):
+        specs = manifest.load(promoted(MODELS_DIR, precision, tmp_path / precision))
+        for name, spec in specs.items():
+            shipped = manifest.load(MODELS_DIR)[name]
+            want = shipped if precision == "fp32" else manifest.variant(shipped, precision)
+            assert spec.sha256 == want.sha256 and spec.path.read_bytes() == want.path.read_bytes()
+            assert "variants" not in spec.extra
