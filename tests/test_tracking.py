@@ -161,6 +161,23 @@ def test_a_plate_cut_by_the_frame_edge_is_not_a_second_read():
     assert sorted(r.plate for r in everything) == ["4IF3808", "INDIANA"]
 
 
+def test_a_box_cut_inside_the_plate_reading_part_of_it_is_not_a_second_read():
+    """The detector boxes only the plate's right half in a frame or two (the simulated road: 8058 of
+    YV18058 at 0.95): too narrow for the size gate, but inside the plate and part of its text."""
+    seq = []
+    for n in range(24):
+        x, y, w, h = approach(n)
+        if n in (9, 14):  # the right 55 % of the plate, read sure
+            seq.append((n, [res((x + int(w * 0.45), y + 2, int(w * 0.55), h - 4), "8058", 0.95)]))
+        else:
+            seq.append((n, [res((x, y, w, h), "YV18058", 0.97)]))
+    reads = run(Tracker(PipelineConfig()), seq)
+    assert [(r.plate, r.frames) for r in reads] == [("YV18058", 24)]
+    # the same narrow box reading what is not part of the plate stays another plate
+    other = [(n, rs if n not in (9, 14) else [res(rs[0].box, "ABC", 0.95)]) for n, rs in seq]
+    assert sorted(r.plate for r in run(Tracker(PipelineConfig()), other)) == ["ABC", "YV18058"]
+
+
 def _split_vote(n: int, near_wrong: str, right: str, width: float) -> PlateResult:
     """A frame of a plate whose O or 0 the OCR reads either way: the nearer half of the frames (weighed
     more) lean to the wrong reading; every frame measures the glyph at `width` times the digits."""
