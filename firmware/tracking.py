@@ -34,8 +34,8 @@ VEHICLE_MAX_W = 800
 MAX_GROWTH = 2.0  # |d(log width)/dt| per second
 MOTION_WINDOW = 10  # observations the motion and growth estimates are fitted over (detector boxes jitter)
 ROUND_FRAMES = 64  # frames whose O and 0 glyph widths a track keeps (PlateResult.round_widths)
-PART_MIN_CHARS = 3  # a read this long or longer, inside a track's plate and part of its text, is that plate
 ROUND_MIN_FRAMES = 5  # frames that must have measured a glyph before its pooled width settles O against 0
+PART_MIN_CHARS = 3  # a read this long or longer, inside a track's plate and part of its text, is that plate
 
 
 def edit_distance(a: str, b: str) -> int:

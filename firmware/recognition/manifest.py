@@ -42,6 +42,14 @@ def sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
+def check_file(path: Path, sha256: str | None, what: str) -> None:
+    """A file the manifest names is there and (with `sha256`) is the very file it names."""
+    if not path.exists():
+        raise ModelMissing(f"{path}: {what} named by the manifest is missing")
+    if sha256 is not None and sha256_file(path) != sha256:
+        raise ModelCorrupt(f"{path}: sha256 differs from the manifest: the file is damaged or was replaced")
+
+
 def load(models_dir: Path, verify: bool = True) -> dict[str, ModelSpec]:
     """Read and check `manifest.json` in `models_dir`."""
     mpath = models_dir / "manifest.json"
@@ -60,10 +68,7 @@ def load(models_dir: Path, verify: bool = True) -> dict[str, ModelSpec]:
                              {k: v for k, v in e.items() if k not in ("file", "version", "sha256", "input")})
         except (KeyError, TypeError) as exc:
             raise ModelCorrupt(f"{mpath}: entry {name!r} lacks {exc}") from None
-        if not path.exists():
-            raise ModelMissing(f"{path}: model {name!r} named by the manifest is missing")
-        if verify and sha256_file(path) != spec.sha256:
-            raise ModelCorrupt(f"{path}: sha256 differs from the manifest: the file is damaged or was replaced")
+        check_file(path, spec.sha256 if verify else None, f"model {name!r}")
         specs[name] = spec
     return specs
 
@@ -82,9 +87,6 @@ def variant(spec: ModelSpec, precision: str) -> ModelSpec | None:
     if entry.get("of", spec.sha256) != spec.sha256:
         raise ModelCorrupt(f"{path}: the {precision} copy was made from another {spec.name} model than "
                            f"{spec.path.name}: run python -m models.precision {precision} again")
-    if not path.exists():
-        raise ModelMissing(f"{path}: {spec.name}'s {precision} copy named by the manifest is missing")
-    if sha256_file(path) != sha:
-        raise ModelCorrupt(f"{path}: sha256 differs from the manifest: the file is damaged or was replaced")
+    check_file(path, sha, f"{spec.name}'s {precision} copy")
     return ModelSpec(spec.name, path, f"{spec.version}-{precision}", sha, spec.input,
                      {k: v for k, v in spec.extra.items() if k != "variants"})
