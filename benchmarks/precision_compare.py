@@ -23,7 +23,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
@@ -33,12 +32,15 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from eval_all import ca_holdout_folder, us_val_folder  # noqa: E402
+from firmware.config import RecognitionConfig  # noqa: E402
 from firmware.evaluation import load_labels  # noqa: E402
 from firmware.imageio import read_image  # noqa: E402
 from firmware.recognition import detect, ocr  # noqa: E402
+from firmware.recognition.manifest import ModelSpec, variant  # noqa: E402
 from firmware.recognition.manifest import load as load_manifest  # noqa: E402
-from firmware.recognition.manifest import variant  # noqa: E402
+from firmware.recognition.onnxrt import OnnxRuntime  # noqa: E402
 from models import DATASETS, MODELS_DIR  # noqa: E402
+from tensorrt_compare import diff, timeit  # noqa: E402
 
 
 def promoted(models_dir: Path, precision: str, dst: Path) -> Path:
@@ -59,48 +61,31 @@ def promoted(models_dir: Path, precision: str, dst: Path) -> Path:
     return dst
 
 
-def session(path: Path):
-    import onnxruntime as ort
-
-    so = ort.InferenceSession
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = 1
-    opts.log_severity_level = 3
-    return so(str(path), opts, providers=["CPUExecutionProvider"])
-
-
-def median_ms(fn, iters: int) -> float:
-    fn()
-    ts = []
-    for _ in range(iters):
-        t = time.perf_counter()
-        fn()
-        ts.append(time.perf_counter() - t)
-    return round(float(np.median(ts)) * 1e3, 2)
-
-
-def outputs(models: dict[str, dict[str, Path]], crops: list[np.ndarray], frames: list[np.ndarray], temperature: float,
-            decoder, iters: int) -> dict:
-    """Raw outputs of each precision against FP32's, and their speed on one thread, side by side."""
+def outputs(specs: dict[str, dict[str, ModelSpec]], crops: list[np.ndarray], frames: list[np.ndarray],
+            iters: int) -> dict:
+    """Raw outputs of each precision against FP32's, and their speed on one thread, side by side
+    (the firmware's ONNX Runtime sessions; tensorrt_compare's timing and differences)."""
+    rt = OnnxRuntime(RecognitionConfig(threads=1))
+    spec = specs["fp32"]["ocr"]
+    t, dec = float(spec.extra.get("temperature", 1.0)), ocr.DECODERS[spec.extra.get("decoder", "slots")]
     x = ocr.preprocess(crops)
     xs = [detect.preprocess(f)[0] for f in frames]
-    sess = {p: (session(f["ocr"]), session(f["detector"])) for p, f in models.items()}
-    ref_ocr = sess["fp32"][0].run(None, {"image": x})[0]
-    ref_reads = [decoder(p).plate for p in ocr.softmax(ref_ocr, temperature)]
-    ref_det = [sess["fp32"][1].run(None, {"image": xi}) for xi in xs]
+    sess = {p: (rt.load(s["ocr"]), rt.load(s["detector"])) for p, s in specs.items()}
+    ref_ocr = sess["fp32"][0].run(x)
+    ref_heat = [sess["fp32"][1].run(xi)[:1] for xi in xs]
+    ref_reads = [dec(q).plate for q in ocr.softmax(ref_ocr[0], t)]
     out: dict = {}
     for p, (o, d) in sess.items():
-        logits = o.run(None, {"image": x})[0]
-        reads = [decoder(q).plate for q in ocr.softmax(logits, temperature)]
-        heat = [d.run(None, {"image": xi}) for xi in xs]
+        got = o.run(x)
+        reads = [dec(q).plate for q in ocr.softmax(got[0], t)]
         out[p] = {
-            "ocr_max_abs_logit_diff": round(float(np.abs(logits - ref_ocr).max()), 4),
+            "ocr_max_abs_logit_diff": round(diff(got, ref_ocr)[0], 4),
             "ocr_reads_equal_to_fp32": f"{sum(a == b for a, b in zip(reads, ref_reads))}/{len(reads)}",
-            "detector_max_abs_heat_diff": round(max(float(np.abs(h[0] - r[0]).max()) for h, r in zip(heat, ref_det)), 4),
+            "detector_max_abs_heat_diff": round(max(diff(d.run(xi)[:1], r)[0] for xi, r in zip(xs, ref_heat)), 4),
         }
     for p, (o, d) in sess.items():
-        out[p]["ocr_ms_per_batch_of_32"] = median_ms(lambda: o.run(None, {"image": x[:32]}), iters)
-        out[p]["detector_ms_per_frame"] = median_ms(lambda: d.run(None, {"image": xs[0]}), iters)
+        out[p]["ocr_ms_per_batch_of_32"] = round(timeit(lambda: o.run(x[:32]), iters) * 1e3, 2)
+        out[p]["detector_ms_per_frame"] = round(timeit(lambda: d.run(xs[0]), iters) * 1e3, 2)
     return out
 
 
@@ -131,14 +116,10 @@ def main() -> None:
             s = json.loads(line)
             row = {k: s[k] for k in ("exact_top1", "detected", "false_detections_per_image") if k in s}
             report["sets"].setdefault(s["set"], {})[p] = row
-    spec = load_manifest(a.models_dir)["ocr"]
     _, labels = load_labels(sets[0])
     crops = [read_image(sets[0] / f) for f in list(labels)[:64]]
     frames = [read_image(f) for f in sorted(sets[2].glob("*.jpg"))[:20]]
-    files = {p: {n: d / json.loads((d / "manifest.json").read_text())["models"][n]["file"] for n in ("ocr", "detector")}
-             for p, d in dirs.items()}
-    report["outputs"] = outputs(files, crops, frames, float(spec.extra.get("temperature", 1.0)),
-                                ocr.DECODERS[spec.extra.get("decoder", "slots")], a.iters)
+    report["outputs"] = outputs({p: load_manifest(d) for p, d in dirs.items()}, crops, frames, a.iters)
     text = json.dumps(report, indent=2)
     if a.out:
         a.out.write_text(text + "\n")
