@@ -43,6 +43,7 @@ from tqdm import tqdm
 
 from firmware.recognition.ocr import CHARSET, OCR_H, OCR_W, PAD, SLOTS, encode, normalise, preprocess
 from models import warmstart
+from models.ocr import reshuffle
 from models.ocr.net import ARCHS, PlateCTC
 
 from models import DATASETS, us_fold  # noqa: E402
@@ -188,9 +189,11 @@ class Mixer:
     """Draws mixed batches from synthetic shards and real crop pools."""
 
     def __init__(self, synth_dir: Path, real: list[tuple[np.ndarray, np.ndarray, float]], seed: int,
-                 roll_share: float = 0.0, roll_deg: float = 18.0, smear_share: float = 0.0) -> None:
+                 roll_share: float = 0.0, roll_deg: float = 18.0, smear_share: float = 0.0,
+                 cuts: list[list[np.ndarray | None]] | None = None, reshuffle_share: float = 0.0) -> None:
         self.synth_dir = synth_dir
         self.real = real
+        self.cuts, self.reshuffle_share = cuts, reshuffle_share  # per real pool, per crop (reshuffle.align)
         self.roll_share, self.roll_deg, self.smear_share = roll_share, roll_deg, smear_share
         self.rng = np.random.default_rng(seed)
         self.synth_x = np.zeros((0, OCR_H, OCR_W), np.uint8)
@@ -216,10 +219,14 @@ class Mixer:
         imgs, labs = [], []
         n_real = [int(round(size * share)) for _, _, share in self.real]
         n_synth = size - sum(n_real) if len(self.synth_x) else 0
-        for (x, y, _), n in zip(self.real, n_real):
-            idx = self.rng.integers(0, len(x), n)
-            imgs += [augment(self.rng, x[i]) for i in idx]
-            labs += [y[i] for i in idx]
+        for p, ((x, y, _), n) in enumerate(zip(self.real, n_real)):
+            for i in self.rng.integers(0, len(x), n):
+                img, lab = x[i], y[i]
+                bounds = self.cuts[p][i] if self.cuts else None
+                if bounds is not None and self.rng.random() < self.reshuffle_share:
+                    img, lab = reshuffle.reshuffle(self.rng, img, lab, bounds)
+                imgs.append(augment(self.rng, img))
+                labs.append(lab)
         if n_synth:
             idx = self.rng.integers(0, len(self.synth_x), n_synth)
             imgs += [augment(self.rng, self.synth_x[i], 0.5) for i in idx]
@@ -388,6 +395,12 @@ def main() -> None:
     ap.add_argument("--roll-deg", type=float, default=18.0, help="largest roll, degrees")
     ap.add_argument("--smear-share", type=float, default=0.0,
                     help="share of each batch shown motion-blurred or at low resolution (train.smear)")
+    ap.add_argument("--reshuffle-share", type=float, default=0.0,
+                    help="share of real crops shown with their characters reordered (models.ocr.reshuffle: real "
+                         "glyphs in texts nobody registered; cut where --align-onnx reads the crop as labelled)")
+    ap.add_argument("--align-onnx", type=Path, default=None,
+                    help="the OCR that places the cuts for --reshuffle-share (default: --init-onnx, else the "
+                         "shipped model)")
     ap.add_argument("--all-us", action="store_true",
                     help="train on both halves of us-crops-dev and scenes-ca (the shipping run of a recipe "
                          "chosen on the split: the validation figures printed are then training figures)")
@@ -423,7 +436,16 @@ def main() -> None:
         log.info("scenes-ca %s crops behind the detector: %d", "all" if args.all_us else "training-half",
                  len(real["ca"][0]))
         pools.append((real["ca"][0], real["ca"][1], args.ca_share))
-    mixer = Mixer(args.synth, pools, args.seed, args.roll_share, args.roll_deg, args.smear_share)
+    cuts = None
+    if args.reshuffle_share > 0:
+        from firmware.recognition import default_models_dir
+
+        aligner = args.align_onnx or args.init_onnx or default_models_dir() / "plate_ocr.onnx"
+        cuts = [reshuffle.align(aligner, x, y) for x, y, _ in pools]
+        log.info("reshuffle: cuts by %s for %s of the real crops", aligner,
+                 " / ".join(f"{sum(c is not None for c in cs)} of {len(cs)}" for cs in cuts))
+    mixer = Mixer(args.synth, pools, args.seed, args.roll_share, args.roll_deg, args.smear_share,
+                  cuts, args.reshuffle_share)
 
     device = torch.device(args.device)
     model = ARCHS[args.arch]()
