@@ -114,6 +114,20 @@ def test_exit_code_is_non_zero_only_when_nothing_could_be_read(images):
     assert r.returncode == 0 and "scene.jpg" in r.stdout and "error" in r.stdout
 
 
+def test_a_folder_gives_every_image_format_opencv_decodes(tmp_path, images):
+    d, _ = images
+    scene = cv2.imread(str(d / "scene.jpg"))
+    from PIL import Image
+
+    Image.fromarray(scene[:, :, ::-1]).save(tmp_path / "scene.gif")  # a format the folder scan had skipped
+    cv2.imwrite(str(tmp_path / "scene.jp2"), scene)
+    (tmp_path / "notes.txt").write_text("not an image")
+    r = polewatch("recognize", "--json", str(tmp_path))
+    lines = [json.loads(ln) for ln in r.stdout.splitlines()]
+    assert [Path(ln["image"]).name for ln in lines] == ["scene.gif", "scene.jp2"]
+    assert all(ln.get("plates") for ln in lines), lines
+
+
 def test_scene_plate_is_found_with_a_box_inside_the_frame(images):
     d, texts = images
     r = polewatch("recognize", "--json", str(d / "scene.jpg"))

@@ -14,9 +14,9 @@ from typing import Any
 import cv2
 import numpy as np
 
+from firmware.imageio import IMAGE_SUFFIXES
 from firmware.recognition.manifest import ModelSpec
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp"}
 
 
 def calibration_batches(spec: ModelSpec, folder: Path, batch: int = 8, limit: int = 512) -> list[np.ndarray]:
