@@ -81,3 +81,21 @@ def test_the_shipped_ocr_places_cuts_only_on_crops_it_reads_as_labelled() -> Non
     assert got[0] is not None
     for k, (a, b) in enumerate(spans):
         assert got[0][k] <= a + 1 and b - 1 < got[0][k + 1], (k, got[0], spans)
+
+
+def test_the_mixer_shows_its_share_of_real_crops_reshuffled_and_none_without_cuts(tmp_path) -> None:
+    pytest.importorskip("torch")  # models.ocr.train imports it
+    from models.ocr.train import Mixer
+
+    img, spans = _plate("7AB12")
+    bounds = reshuffle.cuts(img, [[(a + b) // 2 // reshuffle.STRIDE] for a, b in spans])
+    x, y = np.stack([img] * 4), np.stack([encode("7AB12")] * 4)
+    texts = lambda labels: {reshuffle.text(lab) for lab in labels.numpy()}  # noqa: E731
+    plain = Mixer(tmp_path, [(x, y, 1.0)], seed=1)
+    assert texts(plain.batch(32)[1]) == {"7AB12"}
+    none_cut = Mixer(tmp_path, [(x, y, 1.0)], seed=1, cuts=[[None] * 4], reshuffle_share=1.0)
+    assert texts(none_cut.batch(32)[1]) == {"7AB12"}
+    mixed = Mixer(tmp_path, [(x, y, 1.0)], seed=1, cuts=[[bounds] * 4], reshuffle_share=1.0)
+    xb, yb = mixed.batch(32)
+    assert xb.shape == (32, 1, OCR_H, OCR_W) and len(texts(yb)) > 10
+    assert all(set(t) <= set("7AB12") and len(t) == 5 for t in texts(yb))
