@@ -99,3 +99,17 @@ def test_the_mixer_shows_its_share_of_real_crops_reshuffled_and_none_without_cut
     xb, yb = mixed.batch(32)
     assert xb.shape == (32, 1, OCR_H, OCR_W) and len(texts(yb)) > 10
     assert all(set(t) <= set("7AB12") and len(t) == 5 for t in texts(yb))
+
+
+def test_a_plate_reshuffled_in_its_format_trades_letters_with_letters_and_digits_with_digits() -> None:
+    img, spans = _plate("7AB12")
+    bounds = reshuffle.cuts(img, [[(a + b) // 2 // reshuffle.STRIDE] for a, b in spans])
+    rng = np.random.default_rng(5)
+    texts = set()
+    for _ in range(120):
+        out, new = reshuffle.reshuffle(rng, img, encode("7AB12"), bounds, keep_format=True)
+        text = reshuffle.text(new)
+        assert out.shape == (OCR_H, OCR_W) and sorted(text) == sorted("7AB12")
+        assert [c.isdigit() for c in text] == [c.isdigit() for c in "7AB12"]
+        texts.add(text)
+    assert len(texts) == 12  # 3! placings of 7, 1, 2 times 2! of A, B

@@ -109,14 +109,23 @@ def align(model: Path, images: np.ndarray, labels: np.ndarray) -> list[np.ndarra
     return out
 
 
-def reshuffle(rng: np.random.Generator, img: np.ndarray, label: np.ndarray,
-              bounds: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The crop with its characters drawn again in a random order (each of its own glyphs, with
-    repeats), stretched back to the OCR's width; the label to match."""
+def reshuffle(rng: np.random.Generator, img: np.ndarray, label: np.ndarray, bounds: np.ndarray,
+              keep_format: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """The crop with its characters drawn again in a random order, and the label to match.
+    `keep_format`: letters trade places with letters and digits with digits, so the plate keeps its
+    serial format (7ABC123 stays digit, three letters, three digits) and its width. Otherwise each of
+    its own glyphs may be drawn anywhere and again (half the time a permutation), stretched back to
+    the OCR's width."""
     chars = [int(c) for c in label if c != PAD]
-    order = rng.integers(0, len(chars), len(chars))
-    if rng.random() < 0.5:
-        order = rng.permutation(len(chars))  # half keep the plate's width and its character count
+    if keep_format:
+        order = np.arange(len(chars))
+        for digit in (True, False):
+            at = np.array([k for k, c in enumerate(chars) if CHARSET[c].isdigit() == digit], np.int64)
+            order[at] = rng.permutation(at)
+    else:
+        order = rng.integers(0, len(chars), len(chars))
+        if rng.random() < 0.5:
+            order = rng.permutation(len(chars))  # half keep the plate's width and its character count
     pieces = [img[:, : bounds[0]]] + [img[:, bounds[k]: bounds[k + 1]] for k in order] + [img[:, bounds[-1]:]]
     out = np.concatenate(pieces, axis=1)
     if out.shape[1] != OCR_W:

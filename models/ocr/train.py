@@ -190,10 +190,12 @@ class Mixer:
 
     def __init__(self, synth_dir: Path, real: list[tuple[np.ndarray, np.ndarray, float]], seed: int,
                  roll_share: float = 0.0, roll_deg: float = 18.0, smear_share: float = 0.0,
-                 cuts: list[list[np.ndarray | None]] | None = None, reshuffle_share: float = 0.0) -> None:
+                 cuts: list[list[np.ndarray | None]] | None = None, reshuffle_share: float = 0.0,
+                 reshuffle_format: bool = False) -> None:
         self.synth_dir = synth_dir
         self.real = real
         self.cuts, self.reshuffle_share = cuts, reshuffle_share  # per real pool, per crop (reshuffle.align)
+        self.reshuffle_format = reshuffle_format
         self.roll_share, self.roll_deg, self.smear_share = roll_share, roll_deg, smear_share
         self.rng = np.random.default_rng(seed)
         self.synth_x = np.zeros((0, OCR_H, OCR_W), np.uint8)
@@ -224,7 +226,7 @@ class Mixer:
                 img, lab = x[i], y[i]
                 bounds = self.cuts[p][i] if self.cuts else None
                 if bounds is not None and self.rng.random() < self.reshuffle_share:
-                    img, lab = reshuffle.reshuffle(self.rng, img, lab, bounds)
+                    img, lab = reshuffle.reshuffle(self.rng, img, lab, bounds, self.reshuffle_format)
                 imgs.append(augment(self.rng, img))
                 labs.append(lab)
         if n_synth:
@@ -398,6 +400,9 @@ def main() -> None:
     ap.add_argument("--reshuffle-share", type=float, default=0.0,
                     help="share of real crops shown with their characters reordered (models.ocr.reshuffle: real "
                          "glyphs in texts nobody registered; cut where --align-onnx reads the crop as labelled)")
+    ap.add_argument("--reshuffle-format", action="store_true",
+                    help="reshuffled plates keep their serial format: letters trade places with letters, digits "
+                         "with digits")
     ap.add_argument("--align-onnx", type=Path, default=None,
                     help="the OCR that places the cuts for --reshuffle-share (default: --init-onnx, else the "
                          "shipped model)")
@@ -445,7 +450,7 @@ def main() -> None:
         log.info("reshuffle: cuts by %s for %s of the real crops", aligner,
                  " / ".join(f"{sum(c is not None for c in cs)} of {len(cs)}" for cs in cuts))
     mixer = Mixer(args.synth, pools, args.seed, args.roll_share, args.roll_deg, args.smear_share,
-                  cuts, args.reshuffle_share)
+                  cuts, args.reshuffle_share, args.reshuffle_format)
 
     device = torch.device(args.device)
     model = ARCHS[args.arch]()
