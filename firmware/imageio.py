@@ -10,9 +10,8 @@ import cv2
 import numpy as np
 from PIL import Image
 
-# what OpenCV decodes (a folder given on the command line is read for these; a file named is always tried)
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".bmp", ".tif", ".tiff", ".webp", ".gif", ".jp2",
-                  ".avif", ".pbm", ".pgm", ".ppm", ".pnm"}
+from drivers.camera.base import IMAGE_SUFFIXES  # noqa: F401  (a folder given on the command line is read for these)
+
 # the largest image decoded: 150 MP (a 108 MP phone photo fits) is 450 MB of BGR. A 425 KB PNG of
 # 20000 x 20000 blank pixels took 2.4 GB and 12 s to decode and read: more than a Pi can spare.
 MAX_PIXELS = 150_000_000

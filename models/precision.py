@@ -36,10 +36,10 @@ from pathlib import Path
 
 import numpy as np
 
+from drivers.camera.base import IMAGE_SUFFIXES
 from models import DATASETS, MODELS_DIR
 
 PRECISIONS = ("fp16", "int8")
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
 
 
 def variant_file(file: str, precision: str) -> str:

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from drivers.camera import Camera, CameraError, CameraUnavailable, EndOfStream, Frame, ReconnectingCamera, make_backend
+from drivers.camera.base import IMAGE_SUFFIXES
 from drivers.camera.simulated import SimulatedRoad
 from firmware.config import CameraConfig, SimulatedRoadConfig
 
@@ -100,6 +101,23 @@ def test_replay_image_folder_skips_corrupt_and_ends(tmp_path):
             frames.append(cam.read())
     assert [int(f.image[0, 0, 0]) for f in frames] == [0, 20, 40, 60, 80]
     assert cam.skipped == 1 and not cam.live
+
+
+def test_replay_folder_reads_every_format_recognize_reads(tmp_path):
+    from firmware.imageio import IMAGE_SUFFIXES as read_by_recognize
+    from PIL import Image
+
+    d = tmp_path / "formats"
+    d.mkdir()
+    Image.fromarray(np.full((48, 64, 3), 100, np.uint8)).save(d / "a.gif")
+    cv2.imwrite(str(d / "b.jp2"), np.full((48, 64, 3), 200, np.uint8))
+    (d / "c.txt").write_text("not an image")
+    cam = make_backend(CameraConfig(backend="replay", source=str(d), replay_realtime=False))
+    cam.open()
+    assert [int(cam.read().image.mean()) for _ in range(2)] == [100, 200]
+    with pytest.raises(EndOfStream):
+        cam.read()
+    assert cam.skipped == 0 and read_by_recognize == IMAGE_SUFFIXES
 
 
 def test_replay_video_file_and_loop(tmp_path):

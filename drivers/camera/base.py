@@ -11,6 +11,10 @@ from typing import Any
 
 import numpy as np
 
+# image files OpenCV decodes: what a folder of images is read for (the replay camera, `polewatch recognize`)
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".bmp", ".tif", ".tiff", ".webp", ".gif",
+                            ".jp2", ".avif", ".pbm", ".pgm", ".ppm", ".pnm"})
+
 
 class CameraError(Exception):
     """The camera failed (unplugged, stream dropped, bad frame); reconnecting may help."""

@@ -13,11 +13,10 @@ from typing import Any
 
 import cv2
 
-from drivers.camera.base import (Camera, CameraError, CameraUnavailable, EndOfStream, Frame, IlluminatorState, check_image,
-                                  wait_until)
+from drivers.camera.base import (IMAGE_SUFFIXES, Camera, CameraError, CameraUnavailable, EndOfStream, Frame,
+                                  IlluminatorState, check_image, wait_until)
 
 log = logging.getLogger(__name__)
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
 
 
 class ReplayCamera(Camera):
