@@ -95,8 +95,8 @@ def align(model: Path, images: np.ndarray, labels: np.ndarray) -> list[np.ndarra
     for i in range(0, len(images), 64):
         x = images[i: i + 64][:, None].astype(np.float32) / 255.0
         logits = sess.run(None, {name: x})[0]
-        logp = logits - np.log(np.exp(logits - logits.max(-1, keepdims=True)).sum(-1, keepdims=True)) \
-            - logits.max(-1, keepdims=True)
+        top = logits.max(-1, keepdims=True)
+        logp = logits - top - np.log(np.exp(logits - top).sum(-1, keepdims=True))
         for img, lab, lp in zip(images[i: i + 64], labels[i: i + 64], logp):
             label = [int(c) for c in lab if c != PAD]
             greedy, prev = [], None
