@@ -18,7 +18,6 @@ from firmware.imageio import IMAGE_SUFFIXES
 from firmware.recognition.manifest import ModelSpec
 
 
-
 def calibration_batches(spec: ModelSpec, folder: Path, batch: int = 8, limit: int = 512) -> list[np.ndarray]:
     """Preprocessed input batches for `spec` from the images in `folder`."""
     from firmware.recognition import detect, ocr

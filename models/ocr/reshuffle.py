@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from firmware.recognition.ocr import CHARSET, OCR_W, PAD
+from firmware.recognition.ocr import CHARSET, OCR_W, PAD, softmax
 
 STRIDE = 4  # input columns per CTC frame (128 px in, 32 frames out)
 MIN_GAP_PX = 6.0  # characters closer than this (a stacked pair) are not cut apart
@@ -69,7 +69,8 @@ def cuts(img: np.ndarray, frames: list[list[int]]) -> np.ndarray | None:
         return None
     h, w = img.shape
     band = img[int(h * 0.2): int(h * 0.82)].astype(np.float32)
-    busy = np.convolve(band.std(axis=0), np.ones(3) / 3, mode="same")  # a column between characters shows only the plate
+    # a column between two characters shows only the plate: little varies down it
+    busy = np.convolve(band.std(axis=0), np.ones(3) / 3, mode="same")
     pitch = float(np.median(gaps))
     # CTC fires somewhere on a character, not always at its middle: the gap between two characters
     # is the quietest column between their frames, and the outer edges lie within a pitch outside them
@@ -87,16 +88,15 @@ def cuts(img: np.ndarray, frames: list[list[int]]) -> np.ndarray | None:
 def align(model: Path, images: np.ndarray, labels: np.ndarray) -> list[np.ndarray | None]:
     """Cuts for every crop of a pool (grey N x H x W uint8, slot labels), by the OCR in `model`;
     None for a crop it does not read as labelled or whose characters crowd."""
-    import onnxruntime as ort
+    from firmware.config import RecognitionConfig
+    from firmware.recognition.manifest import ModelSpec
+    from firmware.recognition.onnxrt import OnnxRuntime
 
-    sess = ort.InferenceSession(str(model), providers=["CPUExecutionProvider"])
-    name = sess.get_inputs()[0].name
+    spec = ModelSpec("ocr", Path(model), "align", "", ["N", 1, *images.shape[1:]])
+    sess = OnnxRuntime(RecognitionConfig()).load(spec)  # the firmware's session: its threads and options
     out: list[np.ndarray | None] = []
     for i in range(0, len(images), 64):
-        x = images[i: i + 64][:, None].astype(np.float32) / 255.0
-        logits = sess.run(None, {name: x})[0]
-        top = logits.max(-1, keepdims=True)
-        logp = logits - top - np.log(np.exp(logits - top).sum(-1, keepdims=True))
+        logp = np.log(softmax(sess.run(images[i: i + 64][:, None] / np.float32(255.0))[0]) + 1e-30)
         for img, lab, lp in zip(images[i: i + 64], labels[i: i + 64], logp):
             label = [int(c) for c in lab if c != PAD]
             greedy, prev = [], None
