@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from drivers.camera.base import IMAGE_SUFFIXES  # noqa: F401  (a folder given on the command line is read for these)
+from drivers.camera.base import IMAGE_SUFFIXES  # what a folder given on the command line is read for
 
 # the largest image decoded: 150 MP (a 108 MP phone photo fits) is 450 MB of BGR. A 425 KB PNG of
 # 20000 x 20000 blank pixels took 2.4 GB and 12 s to decode and read: more than a Pi can spare.
