@@ -14,7 +14,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from firmware.imageio import IMAGE_SUFFIXES
+from drivers.camera.base import IMAGE_SUFFIXES
 from firmware.recognition.manifest import ModelSpec
 
 
