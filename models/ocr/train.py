@@ -4,7 +4,8 @@ Each batch mixes synthetic shards (models.ocr.gen), real Brazilian crops
 (crops-br: real texture and degradation) and one half of the real US crops
 (us-crops-dev, split by a hash of the file name; the other half is only ever
 used for validation) and, with --ca-share, crops cut behind the shipped
-detector from scenes-ca's detector-training half. Crops-ar is validation only.
+detector from scenes-ca's detector-training half, and with --pseudo real plates
+read by a trained OCR (models.ocr.pseudo). Crops-ar is validation only.
 Cosine learning-rate decay with warm-up; `last.pt` is written every epoch and
 training resumes from it; `best.pt` keeps the checkpoint with the best mean
 exact read rate on the US validation half and the scenes-ca hold-out crops;
@@ -43,7 +44,7 @@ from tqdm import tqdm
 
 from firmware.recognition.ocr import CHARSET, OCR_H, OCR_W, PAD, SLOTS, encode, normalise, preprocess
 from models import warmstart
-from models.ocr import reshuffle
+from models.ocr import pseudo, reshuffle
 from models.ocr.net import ARCHS, PlateCTC
 
 from models import DATASETS, us_fold  # noqa: E402
@@ -406,6 +407,9 @@ def main() -> None:
     ap.add_argument("--align-onnx", type=Path, default=None,
                     help="the OCR that places the cuts for --reshuffle-share (default: --init-onnx, else the "
                          "shipped model)")
+    ap.add_argument("--pseudo", type=Path, default=None,
+                    help="a pool of pseudo-labelled real crops (models.ocr.pseudo) to train on beside the labelled ones")
+    ap.add_argument("--pseudo-share", type=float, default=0.1, help="share of each batch from --pseudo")
     ap.add_argument("--all-us", action="store_true",
                     help="train on both halves of us-crops-dev and scenes-ca (the shipping run of a recipe "
                          "chosen on the split: the validation figures printed are then training figures)")
@@ -441,6 +445,10 @@ def main() -> None:
         log.info("scenes-ca %s crops behind the detector: %d", "all" if args.all_us else "training-half",
                  len(real["ca"][0]))
         pools.append((real["ca"][0], real["ca"][1], args.ca_share))
+    if args.pseudo:
+        px, py = pseudo.load(args.pseudo)
+        log.info("pseudo-labelled crops from %s: %d", args.pseudo, len(px))
+        pools.append((px, py, args.pseudo_share))
     cuts = None
     if args.reshuffle_share > 0:
         from firmware.recognition import default_models_dir
