@@ -513,3 +513,12 @@ def test_loose_crops_are_read_from_the_plate_found_inside_them():
         right_whole += off.read_plate_images([loose])[0].plate == text
     assert calls["n"] >= 2 * (6 - right_whole)  # each unsure whole read searched (two passes: close-ups)
     assert right_loose >= 5 and right_loose > right_whole
+
+
+def test_centred_in_picks_the_surest_detection_centred_in_the_box():
+    from firmware.recognition.detect import Detection, centred_in
+
+    dets = [Detection((0, 0, 40, 20), 0.9), Detection((100, 50, 60, 20), 0.6), Detection((110, 52, 40, 16), 0.8)]
+    assert centred_in(dets, (95, 45, 70, 30)) is dets[2]  # both centres inside: the surer one
+    assert centred_in(dets, (0, 0, 10, 10)) is None  # a box the detection covers but is not centred in
+    assert centred_in([], (0, 0, 50, 50)) is None

@@ -358,6 +358,14 @@ def to_xyxy(boxes: list[tuple[int, int, int, int]]) -> np.ndarray:
     return np.asarray([(x, y, x + w, y + h) for x, y, w, h in boxes], np.float32).reshape(-1, 4)
 
 
+def centred_in(dets: list[Detection], box: tuple[float, float, float, float]) -> Detection | None:
+    """The surest detection whose centre lies in `box` (x, y, w, h): the detector's own framing of a
+    labelled plate, for cutting training crops the way the appliance cuts them."""
+    x, y, w, h = box
+    hit = [d for d in dets if x <= d.box[0] + d.box[2] / 2 <= x + w and y <= d.box[1] + d.box[3] / 2 <= y + h]
+    return max(hit, key=lambda d: d.score) if hit else None
+
+
 def one_per_plate(boxes: list[tuple[int, int, int, int]], confidences: list[float], iou: float = 0.45,
                   texts: list[str] | None = None) -> list[int]:
     """Indices of the reads to keep when boxes overlap: of two boxes of about one size

@@ -63,7 +63,7 @@ def scene_crops(folder: Path, rec) -> Iterator[tuple[str, np.ndarray | None]]:
     appliance cuts them: the detection whose centre lies in a labelled box, trimmed by the firmware's
     margin. One item per labelled box, None where the detector found nothing there."""
     from firmware.imageio import ImageError, read_image
-    from firmware.recognition import plate_crop
+    from firmware.recognition import detect, plate_crop
 
     boxes: dict[str, list[tuple[float, float, float, float]]] = {}
     with open(folder / "labels.tsv", newline="") as fh:
@@ -78,8 +78,8 @@ def scene_crops(folder: Path, rec) -> Iterator[tuple[str, np.ndarray | None]]:
             continue
         dets = rec.detect(frame)
         for i, (x, y, w, h) in enumerate(rows):
-            hit = [d for d in dets if x <= d.box[0] + d.box[2] / 2 <= x + w and y <= d.box[1] + d.box[3] / 2 <= y + h]
-            crop = plate_crop(frame, max(hit, key=lambda d: d.score), rec.cfg.crop_margin, rec.cfg.rectify) if hit else None
+            d = detect.centred_in(dets, (x, y, w, h))
+            crop = plate_crop(frame, d, rec.cfg.crop_margin, rec.cfg.rectify) if d else None
             yield f"{name}#{i}", crop if crop is not None and crop.shape[0] >= 4 and crop.shape[1] >= 8 else None
 
 

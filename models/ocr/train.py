@@ -105,10 +105,9 @@ def load_scene_crops(folder: Path, names: set[str] | None,
             continue
         dets = detect.find(detector, frame, threshold, cfg.nms_iou, cfg.max_plates)
         for x, y, w, h, text in boxes:
-            hit = [d for d in dets if x <= d.box[0] + d.box[2] / 2 <= x + w and y <= d.box[1] + d.box[3] / 2 <= y + h]
-            if not hit:
+            d = detect.centred_in(dets, (x, y, w, h))
+            if d is None:
                 continue
-            d = max(hit, key=lambda d: d.score)
             for m in margins:
                 crop = plate_crop(frame, d, m)
                 if crop.shape[0] < 4 or crop.shape[1] < 8:
