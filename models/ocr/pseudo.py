@@ -34,6 +34,7 @@ log = logging.getLogger("ocr.pseudo")
 FLOOR = 0.95  # confidence a read needs to become a label
 LENGTHS = (4, 8)  # characters a kept read may have (a plate's registration, not a sticker or a frame's text)
 BATCH = 64
+MIN_WIDTH = 40  # px: a scene plate cut narrower gives no label worth learning (and the OCR refuses under 8 px)
 
 
 def labeller(models_dir: Path | None):
@@ -61,7 +62,8 @@ def crop_files(files: list[Path]) -> Iterator[tuple[str, np.ndarray | None]]:
 def scene_crops(folder: Path, rec) -> Iterator[tuple[str, np.ndarray | None]]:
     """The plates of a scenes folder whose labels.tsv has boxes but no text (scenes-ro), cut as the
     appliance cuts them: the detection whose centre lies in a labelled box, trimmed by the firmware's
-    margin. One item per labelled box, None where the detector found nothing there."""
+    margin. One item per labelled box, None where the detector found nothing there or the plate
+    is cut narrower than MIN_WIDTH."""
     from firmware.imageio import ImageError, read_image
     from firmware.recognition import detect, plate_crop
 
@@ -80,7 +82,7 @@ def scene_crops(folder: Path, rec) -> Iterator[tuple[str, np.ndarray | None]]:
         for i, (x, y, w, h) in enumerate(rows):
             d = detect.centred_in(dets, (x, y, w, h))
             crop = plate_crop(frame, d, rec.cfg.crop_margin, rec.cfg.rectify) if d else None
-            yield f"{name}#{i}", crop if crop is not None and crop.shape[0] >= 4 and crop.shape[1] >= 8 else None
+            yield f"{name}#{i}", crop if crop is not None and crop.shape[1] >= MIN_WIDTH and crop.shape[0] >= 8 else None
 
 
 def label(items: Iterable[tuple[str, np.ndarray | None]], total: int, rec, floor: float = FLOOR,
