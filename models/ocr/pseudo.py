@@ -23,11 +23,15 @@ import logging
 import os
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from tqdm import tqdm
 
-from firmware.recognition.ocr import SLOTS, encode, preprocess
+if TYPE_CHECKING:
+    from firmware.recognition import Recognizer
+
+from firmware.recognition.ocr import OCR_H, OCR_W, SLOTS, encode, preprocess
 
 log = logging.getLogger("ocr.pseudo")
 
@@ -37,7 +41,7 @@ BATCH = 64
 MIN_WIDTH = 40  # px: a scene plate cut narrower gives no label worth learning (and the OCR refuses under 8 px)
 
 
-def labeller(models_dir: Path | None):
+def labeller(models_dir: Path | None) -> Recognizer:
     """The firmware's recognizer as `recognize --crop` runs it, US format rules off (the plates are
     not all American, and the rules would bend their reads towards US serials)."""
     from firmware.config import RecognitionConfig
@@ -59,7 +63,7 @@ def crop_files(files: list[Path]) -> Iterator[tuple[str, np.ndarray | None]]:
             yield f.name, None
 
 
-def scene_crops(folder: Path, rec) -> Iterator[tuple[str, np.ndarray | None]]:
+def scene_crops(folder: Path, rec: Recognizer) -> Iterator[tuple[str, np.ndarray | None]]:
     """The plates of a scenes folder whose labels.tsv has boxes but no text (scenes-ro), cut as the
     appliance cuts them: the detection whose centre lies in a labelled box, trimmed by the firmware's
     margin. One item per labelled box, None where the detector found nothing there or the plate
@@ -79,13 +83,13 @@ def scene_crops(folder: Path, rec) -> Iterator[tuple[str, np.ndarray | None]]:
             yield from ((f"{name}#{i}", None) for i in range(len(rows)))
             continue
         dets = rec.detect(frame)
-        for i, (x, y, w, h) in enumerate(rows):
-            d = detect.centred_in(dets, (x, y, w, h))
+        for i, box in enumerate(rows):
+            d = detect.centred_in(dets, box)
             crop = plate_crop(frame, d, rec.cfg.crop_margin, rec.cfg.rectify) if d else None
             yield f"{name}#{i}", crop if crop is not None and crop.shape[1] >= MIN_WIDTH and crop.shape[0] >= 8 else None
 
 
-def label(items: Iterable[tuple[str, np.ndarray | None]], total: int, rec, floor: float = FLOOR,
+def label(items: Iterable[tuple[str, np.ndarray | None]], total: int, rec: Recognizer, floor: float = FLOOR,
           lengths: tuple[int, int] = LENGTHS) -> dict[str, np.ndarray]:
     """Read each crop and keep the sure reads: a pool with the crops at the OCR's input (x, uint8),
     their slot labels (y), texts, confidences and names, and `seen`, the crops read (items without
@@ -118,8 +122,7 @@ def label(items: Iterable[tuple[str, np.ndarray | None]], total: int, rec, floor
     if batch:
         flush()
     bar.close()
-    shape = (0, *preprocess([np.zeros((8, 8, 3), np.uint8)]).shape[2:])
-    return {"x": np.stack(xs) if xs else np.zeros(shape, np.uint8),
+    return {"x": np.stack(xs) if xs else np.zeros((0, OCR_H, OCR_W), np.uint8),
             "y": np.stack(ys) if ys else np.zeros((0, SLOTS), np.int64),
             "text": np.array(texts, dtype=str), "confidence": np.array(confs, np.float32),
             "name": np.array(names, dtype=str), "seen": np.array(seen)}
