@@ -43,6 +43,9 @@ def test_a_saved_pool_loads_as_a_training_pool_and_a_wrong_file_is_named(tmp_pat
     x, y = pseudo.load(out)
     assert x.shape == (2, OCR_H, OCR_W) and (y == pool["y"]).all()
     assert out.with_suffix(".tsv").read_text().splitlines()[1:] == ["1.jpg\tAB123\t0.9900", "2.jpg\tXY9\t0.9700"]
+    pseudo.save({k: v[:0] if v.ndim else v for k, v in pool.items()}, tmp_path / "empty.npz")
+    with pytest.raises(SystemExit, match="empty.npz: holds no crops"):
+        pseudo.load(tmp_path / "empty.npz")
     (tmp_path / "wrong.npz").write_bytes(b"not an npz")
     with pytest.raises(SystemExit, match="wrong.npz: not a pseudo-label pool"):
         pseudo.load(tmp_path / "wrong.npz")

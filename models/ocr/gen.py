@@ -16,7 +16,8 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from firmware.recognition.ocr import OCR_H, OCR_W, SLOTS, encode, preprocess
+from firmware.recognition.ocr import OCR_H, OCR_W, SLOTS, encode
+from models.ocr import stored
 from models.synth.plates import STACK_SHARE, lookalike_text, render_plate
 
 
@@ -34,7 +35,7 @@ def write_shard(path: Path, n: int, seed: int, night_share: float = 0.15,
         font_check = not (unchecked_font_share and rng.random() < unchecked_font_share)
         img, text = render_plate(rng, text, night=rng.random() < night_share, stack_share=stack_share,
                                  font_check=font_check, die_font_share=die_font_share)
-        images[i] = (preprocess([img])[0, 0] * 255).astype(np.uint8)
+        images[i] = stored(img)
         labels[i] = encode(text)
         texts.append(text)
     tmp = path.with_suffix(".tmp.npz")

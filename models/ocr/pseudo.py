@@ -31,7 +31,8 @@ from tqdm import tqdm
 if TYPE_CHECKING:
     from firmware.recognition import Recognizer
 
-from firmware.recognition.ocr import OCR_H, OCR_W, SLOTS, encode, preprocess
+from firmware.recognition.ocr import OCR_H, OCR_W, SLOTS, encode
+from models.ocr import stored
 
 log = logging.getLogger("ocr.pseudo")
 
@@ -103,7 +104,7 @@ def label(items: Iterable[tuple[str, np.ndarray | None]], total: int, rec: Recog
     def flush() -> None:
         for (name, img), r in zip(batch, rec.read_plate_images([img for _, img in batch])):
             if r.confidence >= floor and lo <= len(r.plate) <= min(hi, SLOTS):
-                xs.append((preprocess([img])[0, 0] * 255).astype(np.uint8))
+                xs.append(stored(img))
                 ys.append(encode(r.plate))
                 texts.append(r.plate)
                 confs.append(r.confidence)
@@ -143,9 +144,12 @@ def load(path: Path) -> tuple[np.ndarray, np.ndarray]:
     """A saved pool's crops and slot labels, as train.py's real pools are."""
     try:
         d = np.load(path)
-        return d["x"], d["y"]
+        x, y = d["x"], d["y"]
     except (OSError, ValueError, KeyError) as exc:
         raise SystemExit(f"--pseudo {path}: not a pseudo-label pool ({exc}); make it with models.ocr.pseudo") from None
+    if not len(x):  # a batch's share drawn from nothing fails deep in the mixer
+        raise SystemExit(f"--pseudo {path}: holds no crops (no read reached the floor); lower --floor or label more")
+    return x, y
 
 
 def main() -> None:

@@ -42,9 +42,9 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from firmware.recognition.ocr import CHARSET, OCR_H, OCR_W, PAD, SLOTS, encode, normalise, preprocess
+from firmware.recognition.ocr import CHARSET, OCR_H, OCR_W, PAD, SLOTS, encode, normalise
 from models import warmstart
-from models.ocr import pseudo, reshuffle
+from models.ocr import pseudo, reshuffle, stored
 from models.ocr.net import ARCHS, PlateCTC
 
 from models import DATASETS, us_fold  # noqa: E402
@@ -64,7 +64,7 @@ def load_crops(folder: Path, fold: str | None = None) -> tuple[np.ndarray, np.nd
             img = cv2.imread(str(folder / row["file"]))
             if img is None:
                 continue
-            images.append((preprocess([img])[0, 0] * 255).astype(np.uint8))
+            images.append(stored(img))
             labels.append(encode(text))
             texts.append(text)
     return np.stack(images), np.stack(labels), texts
@@ -112,7 +112,7 @@ def load_scene_crops(folder: Path, names: set[str] | None,
                 crop = plate_crop(frame, d, m)
                 if crop.shape[0] < 4 or crop.shape[1] < 8:
                     continue
-                images.append((preprocess([crop])[0, 0] * 255).astype(np.uint8))
+                images.append(stored(crop))
                 labels.append(encode(text))
                 texts.append(text)
     return np.stack(images), np.stack(labels), texts
