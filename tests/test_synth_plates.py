@@ -379,3 +379,26 @@ def test_shards_without_the_optional_shares_are_the_plates_the_seed_always_drew(
     assert list(np.load(tmp_path / "s.npz")["texts"]) == expected
     write_shard(tmp_path / "l.npz", 3, seed=7, lookalike_share=0.5)
     assert list(np.load(tmp_path / "l.npz")["texts"]) != expected  # asked for, the coin changes the draw
+
+
+def test_export_soups_a_run_with_a_shipped_file(tmp_path, monkeypatch) -> None:
+    """`--soup`: a run's checkpoints and a shipped OCR file, weights averaged, one network of the same graph
+    (training only: needs PyTorch)."""
+    torch = pytest.importorskip("torch")
+    from models import MODELS_DIR
+    from models.ocr import export
+
+    shipped = MODELS_DIR / "plate_ocr.onnx"
+    base = export.from_onnx(shipped, "ctc").state_dict()
+    w = next(k for k in base if k.endswith("weight") and base[k].dim() == 4)  # a convolution's (batch norm is folded)
+    moved = dict(base) | {w: base[w] + 0.02}
+    ckpt = tmp_path / "step_1000.pt"
+    torch.save({"arch": "ctc", "model": moved}, ckpt)
+    out = tmp_path / "soup.onnx"
+    monkeypatch.setattr("sys.argv", ["export", str(ckpt), str(out), "--soup", str(shipped)])
+    export.main()
+    got = export.from_onnx(out, "ctc").state_dict()
+    assert torch.allclose(got[w], base[w] + 0.01, atol=1e-5)  # half way between the two members
+    monkeypatch.setattr("sys.argv", ["export", str(ckpt), str(out), "--soup", str(shipped), "--join", str(shipped)])
+    with pytest.raises(SystemExit, match="mixture or a soup"):
+        export.main()

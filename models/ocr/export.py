@@ -14,6 +14,13 @@ one model of the same input and output.
 
     python -m models.ocr.export models/runs/ft-B2/step_{3,4,5}000.pt models/plate_ocr.onnx \
         --join old/plate_ocr.onnx
+
+`--soup MEMBER` (repeatable) instead averages the weights of the members, each
+member counting once (a "model soup": runs fine-tuned from one network stay in
+one basin, so their mean is one network again, read at one network's cost):
+
+    python -m models.ocr.export models/runs/ft-C/step_{3,4,5}000.pt models/plate_ocr.onnx \
+        --soup old/plate_ocr.onnx
 """
 
 from __future__ import annotations
@@ -80,25 +87,34 @@ def from_onnx(path: Path, arch: str) -> torch.nn.Module:
     return model
 
 
+def member(spec: str, arch: str) -> torch.nn.Module:
+    """One member named on the command line: a shipped ONNX OCR file, or comma-separated checkpoints to average."""
+    if spec.endswith(".onnx"):
+        return from_onnx(Path(spec), arch)
+    model, other = from_checkpoints([Path(p) for p in spec.split(",")])
+    if other != arch:
+        raise SystemExit(f"{spec}: architecture {other}, the first member's is {arch}")
+    return model
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("checkpoint", type=Path, nargs="+", help="one checkpoint, or several to average")
     ap.add_argument("out", type=Path)
     ap.add_argument("--join", action="append", default=[], metavar="MEMBER",
                     help="another member of a mixture: an ONNX OCR file or comma-separated checkpoints")
+    ap.add_argument("--soup", action="append", default=[], metavar="MEMBER",
+                    help="another member whose weights are averaged in (each member counts once)")
     a = ap.parse_args()
+    if a.join and a.soup:
+        raise SystemExit("--join and --soup: one file is either a mixture or a soup")
     model, arch = from_checkpoints(a.checkpoint)
-    members = [model]
-    for spec in a.join:
-        if spec.endswith(".onnx"):
-            members.append(from_onnx(Path(spec), arch))
-        else:
-            member, other = from_checkpoints([Path(p) for p in spec.split(",")])
-            if other != arch:
-                raise SystemExit(f"--join {spec}: architecture {other}, the first member's is {arch}")
-            members.append(member)
+    if a.soup:
+        model.load_state_dict(average([model.state_dict()] + [member(s, arch).state_dict() for s in a.soup]))
+    members = [model] + [member(s, arch) for s in a.join]
     export(Mixture(members) if len(members) > 1 else model, a.out)
-    print(f"wrote {a.out} from {len(a.checkpoint)} checkpoint(s)" + (f", {len(members)} members" if a.join else ""))
+    print(f"wrote {a.out} from {len(a.checkpoint)} checkpoint(s)"
+          + (f", {len(members)} members" if a.join else "") + (f", souped with {len(a.soup)}" if a.soup else ""))
 
 
 if __name__ == "__main__":
