@@ -21,6 +21,7 @@ one basin, so their mean is one network again, read at one network's cost):
 
     python -m models.ocr.export models/runs/ft-C/step_{3,4,5}000.pt models/plate_ocr.onnx \
         --soup old/plate_ocr.onnx
+    python -m models.ocr.export models/plate_ocr.onnx new.onnx --soup init/plate_ocr.onnx  # back toward the init
 """
 
 from __future__ import annotations
@@ -99,7 +100,8 @@ def member(spec: str, arch: str) -> torch.nn.Module:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("checkpoint", type=Path, nargs="+", help="one checkpoint, or several to average")
+    ap.add_argument("checkpoint", type=Path, nargs="+",
+                    help="one checkpoint, or several to average, or one shipped ONNX file (with --soup or --join)")
     ap.add_argument("out", type=Path)
     ap.add_argument("--join", action="append", default=[], metavar="MEMBER",
                     help="another member of a mixture: an ONNX OCR file or comma-separated checkpoints")
@@ -108,7 +110,10 @@ def main() -> None:
     a = ap.parse_args()
     if a.join and a.soup:
         raise SystemExit("--join and --soup: one file is either a mixture or a soup")
-    model, arch = from_checkpoints(a.checkpoint)
+    if len(a.checkpoint) == 1 and a.checkpoint[0].suffix == ".onnx":  # a shipped file, to soup or join with others
+        model, arch = from_onnx(a.checkpoint[0], "ctc"), "ctc"
+    else:
+        model, arch = from_checkpoints(a.checkpoint)
     if a.soup:
         model.load_state_dict(average([model.state_dict()] + [member(s, arch).state_dict() for s in a.soup]))
     members = [model] + [member(s, arch) for s in a.join]
