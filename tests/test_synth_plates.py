@@ -406,3 +406,6 @@ def test_export_soups_a_run_with_a_shipped_file(tmp_path, monkeypatch) -> None:
     monkeypatch.setattr("sys.argv", ["export", str(ckpt), str(out), "--soup", str(shipped), "--join", str(shipped)])
     with pytest.raises(SystemExit, match="mixture or a soup"):
         export.main()
+    monkeypatch.setattr("sys.argv", ["export", str(shipped), str(out)])  # nothing to soup or join it with
+    with pytest.raises(SystemExit, match="comes alone, with --soup or --join"):
+        export.main()

@@ -110,8 +110,10 @@ def main() -> None:
     a = ap.parse_args()
     if a.join and a.soup:
         raise SystemExit("--join and --soup: one file is either a mixture or a soup")
-    if len(a.checkpoint) == 1 and a.checkpoint[0].suffix == ".onnx":  # a shipped file, to soup or join with others
-        model, arch = from_onnx(a.checkpoint[0], "ctc"), "ctc"
+    if any(c.suffix == ".onnx" for c in a.checkpoint):  # a shipped file, to soup or join with others
+        if len(a.checkpoint) != 1 or not (a.soup or a.join):
+            raise SystemExit("a shipped ONNX file comes alone, with --soup or --join (it is exported already)")
+        model, arch = from_onnx(a.checkpoint[0], "ctc"), "ctc"  # shipped files are the ctc network
     else:
         model, arch = from_checkpoints(a.checkpoint)
     if a.soup:
