@@ -187,6 +187,46 @@ def test_shards_of_another_width_fit_the_ocr_input_and_every_ctc_arch_reads_it()
     assert sum(p.numel() for p in ARCHS["ctc"]().parameters()) == 380229
 
 
+def test_ctc_g_starts_as_the_ctc_network_it_is_warm_started_from_and_looks_along_the_plate(tmp_path) -> None:
+    """ctc-g adds attention across the CTC columns (O against 0 is a glyph's width against the plate's
+    other digits): from a ctc file it reads exactly as that file until trained, after which a change at one
+    end of the crop reaches the other end's columns, and it exports to an ONNX file ONNX Runtime reads."""
+    torch = pytest.importorskip("torch")
+    ort = pytest.importorskip("onnxruntime")
+    from firmware.recognition.ocr import CHARSET, OCR_H, OCR_W
+    from models import warmstart
+    from models.ocr.export import export
+    from models.ocr.net import ARCHS
+
+    torch.manual_seed(0)
+    ctc = ARCHS["ctc"]().eval()
+    for mod in ctc.modules():  # as a trained network's: fresh batch norms fold to equal biases, which ONNX shares
+        if isinstance(mod, (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d)):
+            torch.nn.init.uniform_(mod.weight, 0.5, 1.5)
+            torch.nn.init.normal_(mod.bias, 0, 0.1)
+            torch.nn.init.normal_(mod.running_mean, 0, 0.1)
+    path = tmp_path / "ctc.onnx"
+    x = torch.rand(2, 1, OCR_H, OCR_W)
+    export(ctc, path)
+    g = ARCHS["ctc-g"]()
+    warmstart.load_shipped_ocr(g, path)  # raises when the outputs differ from the file's
+    g.eval()
+    with torch.no_grad():
+        assert torch.allclose(g(x), ctc(x), atol=1e-4)
+        # trained (here: the zero output projection given weights), the rightmost column sees the left edge
+        torch.nn.init.normal_(g.attend.o.weight, std=0.1)
+        y = x.clone()
+        y[:, :, :, :8] = 1.0 - y[:, :, :, :8]
+        assert not torch.allclose(g(x)[:, -1], g(y)[:, -1], atol=1e-6)
+        assert torch.equal(ctc(x)[:, -1], ctc(y)[:, -1])  # the plain network's columns see about 64 px
+        out = tmp_path / "g.onnx"
+        export(g, out)  # checks ONNX Runtime against PyTorch itself
+        sess = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+        got = sess.run(None, {"image": x.numpy()})[0]
+        assert got.shape == (2, OCR_W // 4, len(CHARSET) + 1)
+        assert np.abs(got - g(x).numpy()).max() < 1e-3
+
+
 def test_plate_fonts_tell_the_texts_letters_from_their_lookalike_digits() -> None:
     """A synthetic O drawn like a 0 is a label no reader could earn: the font is chosen so it cannot be."""
     assert plates.glyph_overlap("hershey:1", 0, "O", "O") == pytest.approx(1.0)

@@ -63,6 +63,32 @@ class PlateOCR(nn.Module):
         return self.head(slots)                                # N, S, classes (logits)
 
 
+class ColumnAttention(nn.Module):
+    """Self-attention across the CTC columns, added to them (residual). The convolutions see a
+    character and its neighbours; whether a round glyph is an O or a 0 is a matter of its width
+    against the plate's other digits (the font and its squeeze set both), which a column can only
+    learn by looking along the whole plate. The output projection starts at zero, so a network
+    warm-started from a plain ctc file begins exactly where that file is."""
+
+    def __init__(self, ch: int, dim: int = 64, heads: int = 4) -> None:
+        super().__init__()
+        self.heads, self.dim = heads, dim
+        self.q, self.k, self.v = nn.Conv1d(ch, dim, 1), nn.Conv1d(ch, dim, 1), nn.Conv1d(ch, dim, 1)
+        self.o = nn.Conv1d(dim, ch, 1)
+        nn.init.zeros_(self.o.weight)
+        nn.init.zeros_(self.o.bias)
+
+    def forward(self, f: torch.Tensor) -> torch.Tensor:
+        n, _, t = f.shape
+        h, dh = self.heads, self.dim // self.heads
+        q = self.q(f).reshape(n, h, dh, t)
+        k = self.k(f).reshape(n, h, dh, t)
+        v = self.v(f).reshape(n, h, dh, t)
+        att = torch.softmax(torch.matmul(q.transpose(2, 3), k) * (1.0 / math.sqrt(dh)), dim=-1)  # n, h, t, t
+        mixed = torch.matmul(v, att.transpose(2, 3)).reshape(n, self.dim, t)                      # n, dim, t
+        return f + self.o(mixed)
+
+
 class PlateCTC(nn.Module):
     """CTC variant: the same kind of backbone keeps one column per 4 input pixels
     (32 for the 128-wide crop) and emits a label (or blank) per column. Alignment-free,
@@ -72,9 +98,11 @@ class PlateCTC(nn.Module):
     `upsample=2` splits each column into two before the context layers (64 columns for
     the 128-wide crop, `ctc-2x`): a pair of small characters stacked in one column of
     the plate needs two output frames, one per character, and at 4 pixels a column a
-    narrow pair gets fewer than two."""
+    narrow pair gets fewer than two. `attend` puts a `ColumnAttention` between the
+    backbone and the context layers (`ctc-g`)."""
 
-    def __init__(self, classes: int = len(CHARSET) + 1, widen: float = 1.0, upsample: int = 1) -> None:
+    def __init__(self, classes: int = len(CHARSET) + 1, widen: float = 1.0, upsample: int = 1,
+                 attend: bool = False) -> None:
         super().__init__()
         c1, c2, c3, c4 = (int(round(c * widen)) for c in (32, 48, 64, 128))
         self.backbone = nn.Sequential(
@@ -92,6 +120,7 @@ class PlateCTC(nn.Module):
             with torch.no_grad():
                 self.up.weight.zero_()
                 self.up.weight[torch.arange(c4), torch.arange(c4)] = 1.0
+        self.attend: nn.Module = ColumnAttention(c4) if attend else nn.Identity()
         self.context = nn.Sequential(
             nn.Conv1d(c4, c4, 3, 1, 1, bias=False), nn.BatchNorm1d(c4), nn.ReLU(inplace=True),
             nn.Conv1d(c4, c4, 3, 1, 1, bias=False), nn.BatchNorm1d(c4), nn.ReLU(inplace=True),
@@ -99,12 +128,12 @@ class PlateCTC(nn.Module):
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        f = self.up(self.backbone(x).squeeze(2))  # N, C, T
+        f = self.attend(self.up(self.backbone(x).squeeze(2)))  # N, C, T
         return self.context(f).transpose(1, 2)   # N, T, classes (logits; class PAD is the CTC blank)
 
 
 ARCHS = {"slots": PlateOCR, "ctc": PlateCTC, "ctc-l": lambda: PlateCTC(widen=1.5),
-         "ctc-2x": lambda: PlateCTC(upsample=2)}
+         "ctc-2x": lambda: PlateCTC(upsample=2), "ctc-g": lambda: PlateCTC(attend=True)}
 
 
 class Mixture(nn.Module):
