@@ -137,6 +137,24 @@ def test_scene_plate_is_found_with_a_box_inside_the_frame(images):
     assert 450 < x + w / 2 < 730 and 250 < y + h / 2 < 440
 
 
+def test_a_phone_photo_stored_sideways_is_read_upright_by_its_exif_orientation(tmp_path, images):
+    """Phones store a portrait or turned shot's pixels as the sensor saw them and say in EXIF how to turn
+    them; the plate is read in the photo as it is shown, and its box is in those coordinates."""
+    from PIL import Image
+
+    d, texts = images
+    scene = cv2.imread(str(d / "scene.jpg"))  # upright: the plate's centre at (590, 345) of 1280 x 720
+    stored = cv2.rotate(scene, cv2.ROTATE_90_COUNTERCLOCKWISE)  # 720 wide, 1280 high, text running upwards
+    im = Image.fromarray(stored[:, :, ::-1])
+    exif = im.getexif()
+    exif[0x0112] = 6  # Orientation: turn 90 degrees clockwise to show
+    im.save(tmp_path / "phone.jpg", "JPEG", quality=95, exif=exif.tobytes())
+    line = json.loads(polewatch("recognize", "--json", str(tmp_path / "phone.jpg")).stdout)
+    assert [p["plate"] for p in line["plates"]] == [texts[0]], line
+    x, y, w, h = line["plates"][0]["box"]
+    assert 500 < x + w / 2 < 680 and 300 < y + h / 2 < 390 and w > h
+
+
 def test_tampered_model_is_refused_in_one_line(tmp_path, images):
     d, _ = images
     import shutil
