@@ -73,6 +73,33 @@ def test_a_picture_beside_the_text_keeps_clear_of_every_character(monkeypatch) -
     assert beside > 50
 
 
+def test_the_text_keeps_a_margin_clear_of_any_dealer_frame(monkeypatch) -> None:
+    """No character is drawn against the plate's side or a dealer frame over it: a leading I flush against
+    a dark frame made one bar with it (the simulated road's IWZ1553 read WZ1553 in every frame)."""
+    texts: list[tuple[int, np.ndarray]] = []
+    frames: list[int] = []
+    blend, frame = plates._blend, plates._frame
+    monkeypatch.setattr(plates, "_blend", lambda img, m, x, y, c: (texts.append((x, m)), blend(img, m, x, y, c))[1])
+
+    def framed(rng, img):
+        out = frame(rng, img)
+        mid = plates.PLATE_H // 2  # at mid-height only the frame's sides are painted
+        side = np.flatnonzero((out[mid] != img[mid]).any(axis=1))
+        side = side[side < plates.PLATE_W // 2]
+        frames.append(int(side.max()) if side.size else -1)
+        return out
+
+    monkeypatch.setattr(plates, "_frame", framed)
+    rng = np.random.default_rng(3)
+    for _ in range(400):
+        texts.clear()
+        plates._plate_face(rng, plates.random_text(rng))
+        x, mask = texts[-1]
+        ink = np.flatnonzero(mask.max(0) > 0)
+        assert x + ink[0] >= plates.TEXT_MARGIN and x + ink[-1] < plates.PLATE_W - plates.TEXT_MARGIN
+    assert frames and max(frames) <= plates.TEXT_MARGIN - 6  # the widest frame side leaves the gap
+
+
 @pytest.mark.parametrize("kind_seed", range(24))
 def test_pictures_have_colour_and_shape(kind_seed: int) -> None:
     bgr, alpha = plates._picture(np.random.default_rng(kind_seed), 60, 40, (0, 0, 0))

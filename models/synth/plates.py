@@ -67,6 +67,10 @@ DIE_FONT_FILES = [
 DIE_ASPECT = (0.4, 0.62)  # width / height of a die's 0 (US dies: about 1.2 by 2.75 inches, some wider)
 FRAME_MAX_SIDE = 12  # px of a dealer frame's sides over the plate face; the text keeps clear of them
 PICTURE_GAP = 6  # px at least between a picture beside the text and the nearest character
+# px at least between the text and the plate's sides: clear of the widest dealer frame by a gap, as dies leave
+# a margin (5.6 % of the width). Flush against a dark frame, a leading I was one bar with it (the simulated
+# road's IWZ1553, IADOQ9, IV8ZVKG, read without their I in every frame): a label no reader could earn.
+TEXT_MARGIN = FRAME_MAX_SIDE + 6
 # Horizontal scale of the glyphs: plate dies are condensed, the fonts here mostly are not.
 SQUEEZE = (0.5, 1.05)
 STACK_SHARE = 0.03  # plates with two small characters stacked inside the registration (read in order)
@@ -685,7 +689,7 @@ def _plate_face(rng: np.random.Generator, text: str, stack_share: float = STACK_
         ink = choices[rng.integers(len(choices))]
     _clutter(rng, img, plain)
     th = int(PLATE_H * rng.uniform(0.38, 0.6))
-    max_w = min(int(PLATE_W * rng.uniform(0.72, 0.95)), PLATE_W - 2 * FRAME_MAX_SIDE)
+    max_w = min(int(PLATE_W * rng.uniform(0.72, 0.95)), PLATE_W - 2 * TEXT_MARGIN)
     side = rng.choice(["left", "right"]) if rng.random() < 0.2 else ""
     if side:  # a picture beside the text (Arizona's cactus, Maine's chickadee, a county seal)
         ph = int(PLATE_H * rng.uniform(0.4, 0.85))
@@ -693,7 +697,7 @@ def _plate_face(rng: np.random.Generator, text: str, stack_share: float = STACK_
         bgr, alpha = _picture(rng, ph, pw, ink)
         px = int(rng.integers(2, 10)) if side == "left" else PLATE_W - pw - int(rng.integers(2, 10))
         # the text keeps clear of the picture: a heart over the first character made a label no one can read
-        max_w = min(max_w, (PLATE_W - px - pw if side == "left" else px) - FRAME_MAX_SIDE - PICTURE_GAP)
+        max_w = min(max_w, (PLATE_W - px - pw if side == "left" else px) - TEXT_MARGIN - PICTURE_GAP)
         py = int(np.clip(PLATE_H * rng.uniform(0.4, 0.6) - ph / 2, 0, PLATE_H - ph))
         _paste(img, bgr, alpha, px, py)
     mask, pictures = _text_mask(rng, text, th, max_w, ink, stack_share, font_check, die_font_share)
@@ -702,8 +706,9 @@ def _plate_face(rng: np.random.Generator, text: str, stack_share: float = STACK_
         x0 = PLATE_W - mask.shape[1] - int(rng.integers(4, 14))
     elif side == "right":
         x0 = int(rng.integers(4, 14))
-    # clear of the widest dealer frame (_frame): a frame over the first character makes a label no one can read
-    x0 = int(np.clip(x0, FRAME_MAX_SIDE, max(FRAME_MAX_SIDE, PLATE_W - mask.shape[1] - FRAME_MAX_SIDE)))
+    # clear of the widest dealer frame (_frame) by a gap: a frame over or against the first character makes a
+    # label no one can read
+    x0 = int(np.clip(x0, TEXT_MARGIN, max(TEXT_MARGIN, PLATE_W - mask.shape[1] - TEXT_MARGIN)))
     y0 = int(PLATE_H * rng.uniform(0.45, 0.58) - th / 2)
     ink = _legible_ink(img, mask, x0, y0, ink)
     _outline_if_illegible(img, mask, x0, y0, ink)
