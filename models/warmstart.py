@@ -46,6 +46,15 @@ def onnx_input_shape(onnx_path: Path) -> list[int | str]:
     return [d.dim_value if d.HasField("dim_value") else d.dim_param for d in dims]
 
 
+def shipped_arch(onnx_path: Path) -> str:
+    """The `models.ocr.net.ARCHS` name of a shipped OCR file's network: `ctc-g` when it carries the
+    column attention's weights (named, as convolutions without batch norm are), else `ctc`."""
+    import onnx
+
+    names = [i.name for i in onnx.load(str(onnx_path)).graph.initializer]
+    return "ctc-g" if any(n.startswith("attend.") or ".attend." in n for n in names) else "ctc"
+
+
 def load_shipped_ocr(model: nn.Module, onnx_path: Path) -> None:
     """`load_folded_onnx` for an OCR file (one network or a mixture), checked on an example of the
     file's own input shape: it may be narrower than `OCR_W`, the network being fully convolutional."""

@@ -252,6 +252,11 @@ def test_ctc_g_starts_as_the_ctc_network_it_is_warm_started_from_and_looks_along
         got = sess.run(None, {"image": x.numpy()})[0]
         assert got.shape == (2, OCR_W // 4, len(CHARSET) + 1)
         assert np.abs(got - g(x).numpy()).max() < 1e-3
+    # a shipped file names its network, and a ctc-g file warm-starts ctc-g again, attention and all
+    assert warmstart.shipped_arch(path) == "ctc" and warmstart.shipped_arch(out) == "ctc-g"
+    again = ARCHS["ctc-g"]()
+    warmstart.load_shipped_ocr(again, out)
+    assert torch.equal(again.attend.o.weight, g.attend.o.weight)
 
 
 def test_plate_fonts_tell_the_texts_letters_from_their_lookalike_digits() -> None:
@@ -454,25 +459,34 @@ def test_export_soups_a_run_with_a_shipped_file(tmp_path, monkeypatch) -> None:
     torch = pytest.importorskip("torch")
     from models import MODELS_DIR
     from models.ocr import export
+    from models.ocr.net import ARCHS
+    from models.warmstart import shipped_arch
 
     shipped = MODELS_DIR / "plate_ocr.onnx"
-    base = export.from_onnx(shipped, "ctc").state_dict()
+    arch = shipped_arch(shipped)
+    base = export.from_onnx(shipped, arch).state_dict()
     w = next(k for k in base if k.endswith("weight") and base[k].dim() == 4)  # a convolution's (batch norm is folded)
     moved = dict(base) | {w: base[w] + 0.02}
     ckpt = tmp_path / "step_1000.pt"
-    torch.save({"arch": "ctc", "model": moved}, ckpt)
+    torch.save({"arch": arch, "model": moved}, ckpt)
     out = tmp_path / "soup.onnx"
     monkeypatch.setattr("sys.argv", ["export", str(ckpt), str(out), "--soup", str(shipped)])
     export.main()
-    got = export.from_onnx(out, "ctc").state_dict()
+    got = export.from_onnx(out, arch).state_dict()
     assert torch.allclose(got[w], base[w] + 0.01, atol=1e-5)  # half way between the two members
     # a shipped file may come first (souped back toward the network it was fine-tuned from)
     monkeypatch.setattr("sys.argv", ["export", str(shipped), str(out), "--soup", str(ckpt)])
     export.main()
-    assert torch.allclose(export.from_onnx(out, "ctc").state_dict()[w], base[w] + 0.01, atol=1e-5)
+    assert torch.allclose(export.from_onnx(out, arch).state_dict()[w], base[w] + 0.01, atol=1e-5)
     monkeypatch.setattr("sys.argv", ["export", str(ckpt), str(out), "--soup", str(shipped), "--join", str(shipped)])
     with pytest.raises(SystemExit, match="mixture or a soup"):
         export.main()
     monkeypatch.setattr("sys.argv", ["export", str(shipped), str(out)])  # nothing to soup or join it with
     with pytest.raises(SystemExit, match="comes alone, with --soup or --join"):
+        export.main()
+    # a member of another architecture is refused by name, not averaged key by key
+    other = "ctc" if arch == "ctc-g" else "ctc-g"
+    torch.save({"arch": other, "model": ARCHS[other]().state_dict()}, tmp_path / "other.pt")
+    monkeypatch.setattr("sys.argv", ["export", str(tmp_path / "other.pt"), str(out), "--soup", str(shipped)])
+    with pytest.raises(SystemExit, match=f"architecture {arch}, the first member's is {other}"):
         export.main()

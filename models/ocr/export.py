@@ -91,6 +91,11 @@ def from_onnx(path: Path, arch: str) -> torch.nn.Module:
 def member(spec: str, arch: str) -> torch.nn.Module:
     """One member named on the command line: a shipped ONNX OCR file, or comma-separated checkpoints to average."""
     if spec.endswith(".onnx"):
+        from models.warmstart import shipped_arch
+
+        other = shipped_arch(Path(spec))
+        if other != arch:
+            raise SystemExit(f"{spec}: architecture {other}, the first member's is {arch}")
         return from_onnx(Path(spec), arch)
     model, other = from_checkpoints([Path(p) for p in spec.split(",")])
     if other != arch:
@@ -113,7 +118,10 @@ def main() -> None:
     if any(c.suffix == ".onnx" for c in a.checkpoint):  # a shipped file, to soup or join with others
         if len(a.checkpoint) != 1 or not (a.soup or a.join):
             raise SystemExit("a shipped ONNX file comes alone, with --soup or --join (it is exported already)")
-        model, arch = from_onnx(a.checkpoint[0], "ctc"), "ctc"  # shipped files are the ctc network
+        from models.warmstart import shipped_arch
+
+        arch = shipped_arch(a.checkpoint[0])
+        model = from_onnx(a.checkpoint[0], arch)
     else:
         model, arch = from_checkpoints(a.checkpoint)
     if a.soup:
