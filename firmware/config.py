@@ -193,6 +193,10 @@ class PipelineConfig(Section):
     min_frames: int = Field(2, ge=1)
     max_gap_s: float = Field(1.0, gt=0)
     max_track_s: float = Field(30.0, gt=0)
+    repeat_window_s: float = Field(
+        10.0, ge=0,
+        description="a pass whose voted text and direction equal a read made less than this long before it is "
+                    "that vehicle again (its plate hidden a moment by the vehicle ahead): no second read (0: off)")
     match_distance: float = Field(1.5, gt=0)
     edge_margin_px: int = Field(
         1, ge=-1, le=64,

@@ -7,7 +7,10 @@ the plate was (near frames read better), and when the plate has been gone for
 `max_gap_s` emits exactly one PlateRead: the voted text, its confidence, the
 best frame's plate crop and vehicle image, first/last seen and the direction
 of travel. Short or unsure tracks (phantoms: a sign, a bumper sticker) are
-dropped by `min_frames` and `min_confidence`.
+dropped by `min_frames` and `min_confidence`. A plate hidden for longer than the gap
+(the vehicle ahead drives over it in the picture) comes back as a new track; when
+that pass votes the text and direction of a read made less than `repeat_window_s`
+before it, it is the same vehicle and makes no second read (counted in `repeats`).
 """
 
 from __future__ import annotations
@@ -142,6 +145,8 @@ class Tracker:
         self.tracks: list[Track] = []
         self._next_id = 1
         self.discarded = 0  # tracks too short or too unsure to be a read
+        self.repeats = 0  # passes that were a read already made (a plate hidden a moment, then seen again)
+        self._made: dict[str, tuple[float, Direction]] = {}  # text -> (when its last pass was seen, direction)
 
     # -- public -----------------------------------------------------------
     def update(self, frame: Frame, results: list[PlateResult]) -> list[PlateRead]:
@@ -316,6 +321,9 @@ class Tracker:
             self.discarded += 1
             log.debug("track %d discarded: %s at %.2f < min_confidence", k.tid, text, confidence)
             return None
+        direction = self._direction(k)
+        if self._repeat(k, text, direction):
+            return None
         shot = next((s for s in k.shots if s.plate == text), k.shots[0])
         truth = max(k.truth.items(), key=lambda kv: kv[1])[0] if k.truth else None
         return PlateRead(
@@ -329,10 +337,26 @@ class Tracker:
             box=shot.box,
             plate_jpeg=self._jpeg(shot.plate_img),
             vehicle_jpeg=self._jpeg(shot.vehicle_img),
-            direction=self._direction(k),
+            direction=direction,
             frames=k.frames,
             ground_truth=truth or None,
         )
+
+    def _repeat(self, k: Track, text: str, direction: Direction) -> bool:
+        """Whether this pass is a read made already: the same text, the same direction (or one of them
+        unknown), its track starting less than `repeat_window_s` after that read's last sight. Remembers
+        the pass either way, so a plate hidden twice is still one read."""
+        window = self.cfg.repeat_window_s
+        if window <= 0:
+            return False
+        self._made = {p: v for p, v in self._made.items() if k.first_t - v[0] <= window}  # forget old reads
+        seen = self._made.get(text)
+        self._made[text] = (k.last_t, direction)
+        if seen is None or "unknown" not in (seen[1], direction) and seen[1] != direction:
+            return False
+        self.repeats += 1
+        log.info("track %d is %s again, %.1f s after its read: no second read", k.tid, text, k.first_t - seen[0])
+        return True
 
     @staticmethod
     def _settle_rounds(k: Track, ranked: list[tuple[str, float]]) -> list[tuple[str, float]]:
