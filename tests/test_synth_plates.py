@@ -484,9 +484,42 @@ def test_export_soups_a_run_with_a_shipped_file(tmp_path, monkeypatch) -> None:
     monkeypatch.setattr("sys.argv", ["export", str(shipped), str(out)])  # nothing to soup or join it with
     with pytest.raises(SystemExit, match="comes alone, with --soup or --join"):
         export.main()
-    # a member of another architecture is refused by name, not averaged key by key
-    other = "ctc" if arch == "ctc-g" else "ctc-g"
-    torch.save({"arch": other, "model": ARCHS[other]().state_dict()}, tmp_path / "other.pt")
-    monkeypatch.setattr("sys.argv", ["export", str(tmp_path / "other.pt"), str(out), "--soup", str(shipped)])
-    with pytest.raises(SystemExit, match=f"architecture {arch}, the first member's is {other}"):
+    # a member of another architecture is refused by name, not averaged key by key (only a ctc file joins a
+    # ctc-g soup, as that network with its attention off)
+    torch.save({"arch": "ctc", "model": ARCHS["ctc"]().state_dict()}, tmp_path / "ctc.pt")
+    export.export(ARCHS["ctc-g"](), tmp_path / "g.onnx")
+    monkeypatch.setattr("sys.argv", ["export", str(tmp_path / "ctc.pt"), str(out), "--soup", str(tmp_path / "g.onnx")])
+    with pytest.raises(SystemExit, match="architecture ctc-g, the first member's is ctc"):
         export.main()
+
+
+def test_a_ctc_file_souped_into_a_ctc_g_run_keeps_its_attention_pattern_at_half_strength(tmp_path, monkeypatch) -> None:
+    """`export RUN/step_*.pt OUT --soup ctc.onnx` with a ctc-g run: the ctc network counts as ctc-g with its
+    attention off, so the soup keeps the run's attention projections, halves its output projection and
+    averages every convolution (training only: needs PyTorch)."""
+    torch = pytest.importorskip("torch")
+    from models.ocr import export
+    from models.ocr.net import ARCHS
+
+    torch.manual_seed(1)
+    ctc = ARCHS["ctc"]().eval()
+    for mod in ctc.modules():  # as trained: fresh batch norms fold to equal biases, which ONNX shares
+        if isinstance(mod, (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d)):
+            torch.nn.init.uniform_(mod.weight, 0.5, 1.5)
+            torch.nn.init.normal_(mod.bias, 0, 0.1)
+    export.export(ctc, tmp_path / "ctc.onnx")
+    run = export.from_onnx(tmp_path / "ctc.onnx", "ctc-g")
+    sd = run.state_dict()
+    conv = "backbone.0.0.weight"
+    sd[conv] = sd[conv] + 0.02
+    sd["attend.o.weight"] = torch.randn_like(sd["attend.o.weight"]) * 0.1
+    sd["attend.q.weight"] = torch.randn_like(sd["attend.q.weight"])
+    torch.save({"arch": "ctc-g", "model": sd}, tmp_path / "step_1000.pt")
+    out = tmp_path / "soup.onnx"
+    monkeypatch.setattr("sys.argv", ["export", str(tmp_path / "step_1000.pt"), str(out), "--soup", str(tmp_path / "ctc.onnx")])
+    export.main()
+    got = export.from_onnx(out, "ctc-g").state_dict()
+    base = export.from_onnx(tmp_path / "ctc.onnx", "ctc-g").state_dict()
+    assert torch.allclose(got[conv], base[conv] + 0.01, atol=1e-5)
+    assert torch.allclose(got["attend.o.weight"], sd["attend.o.weight"] / 2, atol=1e-6)
+    assert torch.allclose(got["attend.q.weight"], sd["attend.q.weight"], atol=1e-6)

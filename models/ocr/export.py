@@ -22,6 +22,12 @@ one basin, so their mean is one network again, read at one network's cost):
     python -m models.ocr.export models/runs/ft-C/step_{3,4,5}000.pt models/plate_ocr.onnx \
         --soup old/plate_ocr.onnx
     python -m models.ocr.export models/plate_ocr.onnx new.onnx --soup init/plate_ocr.onnx  # back toward the init
+
+A ctc file souped into a ctc-g run counts as that network with its attention off (`member`): OCR
+0.7.0 is run GB1 (ctc-g) souped with 0.6.0 (ctc), the attention at half its trained strength:
+
+    python -m models.ocr.export models/runs/GB1/step_0{3,4,5}000.pt models/plate_ocr.onnx \
+        --soup old/plate_ocr.onnx
 """
 
 from __future__ import annotations
@@ -88,12 +94,23 @@ def from_onnx(path: Path, arch: str) -> torch.nn.Module:
     return model
 
 
-def member(spec: str, arch: str) -> torch.nn.Module:
-    """One member named on the command line: a shipped ONNX OCR file, or comma-separated checkpoints to average."""
+def member(spec: str, arch: str, like: torch.nn.Module | None = None) -> torch.nn.Module:
+    """One member named on the command line: a shipped ONNX OCR file, or comma-separated checkpoints to average,
+    as a network of `arch`. With `like` (the first member of a soup) a ctc file joins a ctc-g soup as that network
+    with its attention off: `like`'s attention projections and a zero output projection, which halves the
+    attention's part in a soup of two (the convolutions, fine-tuned from one network, average as any soup's)."""
     if spec.endswith(".onnx"):
         from models.warmstart import shipped_arch
 
         other = shipped_arch(Path(spec))
+        if other == "ctc" and arch == "ctc-g" and like is not None:
+            model = from_onnx(Path(spec), "ctc-g")  # its attention starts off: the output projection is zero
+            sd, ref = model.state_dict(), like.state_dict()
+            for k in sd:
+                if k.startswith("attend.") and not k.startswith("attend.o."):
+                    sd[k] = ref[k].clone()
+            model.load_state_dict(sd)
+            return model
         if other != arch:
             raise SystemExit(f"{spec}: architecture {other}, the first member's is {arch}")
         return from_onnx(Path(spec), arch)
@@ -125,7 +142,7 @@ def main() -> None:
     else:
         model, arch = from_checkpoints(a.checkpoint)
     if a.soup:
-        model.load_state_dict(average([model.state_dict()] + [member(s, arch).state_dict() for s in a.soup]))
+        model.load_state_dict(average([model.state_dict()] + [member(s, arch, model).state_dict() for s in a.soup]))
     members = [model] + [member(s, arch) for s in a.join]
     export(Mixture(members) if len(members) > 1 else model, a.out)
     print(f"wrote {a.out} from {len(a.checkpoint)} checkpoint(s)"
