@@ -387,7 +387,7 @@ def test_stills_read_rolled_plates_turned_back_and_level_plates_as_before():
     assert on.roll_look and not Recognizer.from_config(RecognitionConfig()).roll_look
 
     right = {"on": 0, "off": 0}
-    for seed in range(20):
+    for seed in range(60):
         rng = np.random.default_rng(seed)
         plate, text = render_plate(rng, None, False, degrade=False)
         plate = cv2.resize(plate, (160, int(160 * plate.shape[0] / plate.shape[1])), interpolation=cv2.INTER_AREA)
@@ -396,7 +396,9 @@ def test_stills_read_rolled_plates_turned_back_and_level_plates_as_before():
             img = _rolled(plate, deg, 60)[0]
             right["on"] += on.read_plate_images([img])[0].plate == text
             right["off"] += off.read_plate_images([img])[0].plate == text
-    assert right["on"] >= right["off"] + 3, right  # measured: 37 against 31 of 40
+    # measured on 120 (session 18's generator): OCR 0.6.0 108 against 98, OCR 0.7.0 108 against 103 (its column
+    # attention reads more of them turned, so the look has less to mend)
+    assert right["on"] >= right["off"] + 4 and right["on"] >= 100, right
 
 
 def _paste_rolled(frame: np.ndarray, plate: np.ndarray, deg: float, x0: int, y0: int) -> tuple[float, float]:
