@@ -59,6 +59,7 @@ class Health:
         self.frames_skipped = 0  # motion gate: empty road
         self.frames_dropped = 0  # queue full: we could not keep up
         self.reads = 0
+        self.reads_repeated = 0  # vehicle passes that were a read made already (tracking.Tracker.repeats)
         self.errors = 0
         self._latency: deque[float] = deque(maxlen=latency_window)
         self._read_times: deque[float] = deque()
@@ -112,6 +113,7 @@ class Health:
                 "frames_skipped_no_motion": self.frames_skipped,
                 "frames_dropped": self.frames_dropped,
                 "reads_total": self.reads,
+                "reads_repeated": self.reads_repeated,
                 "errors": self.errors,
             }
         try:

@@ -91,6 +91,7 @@ class Pipeline:
         self.error: BaseException | None = None
         self.heartbeat = time.monotonic()
         self._threads: list[threading.Thread] = []
+        self._repeats = tracker.repeats  # of the tracker's repeat count, what health has been told
 
     # -- one frame (also used directly, single-threaded, by tests and `simulate`) ---------
     def step(self, frame: Frame) -> list[PlateRead]:
@@ -121,6 +122,9 @@ class Pipeline:
         return reads
 
     def _deliver(self, reads: list[PlateRead]) -> None:
+        repeats, self._repeats = self.tracker.repeats - self._repeats, self.tracker.repeats
+        if repeats > 0:  # passes the tracker knew for a read made already: no read, but counted
+            self.health.count("reads_repeated", repeats)
         for r in reads:
             self.health.read_made()
             if self.on_read is not None:

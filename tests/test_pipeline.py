@@ -106,3 +106,34 @@ def test_live_overload_drops_frames_and_memory_stays_bounded():
     assert health.frames_dropped > 0 and peak <= 4
     accounted = health.frames_dropped + health.frames_processed + health.frames_skipped + pipe.queue.qsize()
     assert abs(health.frames_in - accounted) <= 1
+
+
+def test_a_plate_hidden_for_longer_than_the_gap_makes_one_read_and_is_counted_as_a_repeat(tmp_path):
+    """Real recognizer and tracker on frames of a plate that the vehicle ahead hides for 1.2 s: one read,
+    and the pole's telemetry says a pass was a repeat (many would say the view hides plates too long)."""
+    import cv2
+
+    from drivers.camera.base import Frame
+    from models.synth.plates import render_plate
+
+    cfg = Config()
+    rec, why = load_recognizer(cfg)
+    assert rec is not None, why
+    plate, text = render_plate(np.random.default_rng(11), "4KXM512", degrade=False)
+    health = Health(tmp_path, clock=lambda: True)
+    reads = []
+    pipe = Pipeline(None, rec, Tracker(cfg.pipeline), cfg.pipeline, health, on_read=reads.append)
+    fps = 30.0
+    for n in list(range(0, 15)) + list(range(51, 66)) + list(range(66, 126)):  # hidden 1.2 s, then the road empty
+        img = np.full((720, 1280, 3), 95, np.uint8)
+        if n < 66:
+            w = 130 + n
+            x, y = 560 - n, 200 + 4 * n
+            img[y:y + w // 2, x:x + w] = cv2.resize(plate, (w, w // 2), interpolation=cv2.INTER_AREA)
+            img[max(0, y - 40):y + w // 2 + 40, x + w + 20:x + w + 60] = 30 + n  # something moving beside it
+        else:
+            img[600:640, (n * 9) % 1200:(n * 9) % 1200 + 40] = 200  # motion with no plate: the gate lets frames in
+        pipe.step(Frame(img, n, 100.0 + n / fps, None))
+    pipe.finish()
+    assert [r.plate for r in reads] == [text]
+    assert health.reads_repeated == 1 and health.snapshot()["reads_repeated"] == 1
