@@ -214,6 +214,19 @@ def test_shards_of_another_width_fit_the_ocr_input_and_every_ctc_arch_reads_it()
     assert sum(p.numel() for p in ARCHS["ctc"]().parameters()) == 380229
 
 
+def _as_trained(net):
+    """`net` with batch norms as a trained network's: fresh ones fold to equal biases, which ONNX export
+    shares between convolutions, and a warm start could not tell the convolutions apart."""
+    import torch
+
+    for mod in net.modules():
+        if isinstance(mod, (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d)):
+            torch.nn.init.uniform_(mod.weight, 0.5, 1.5)
+            torch.nn.init.normal_(mod.bias, 0, 0.1)
+            torch.nn.init.normal_(mod.running_mean, 0, 0.1)
+    return net.eval()
+
+
 def test_ctc_g_starts_as_the_ctc_network_it_is_warm_started_from_and_looks_along_the_plate(tmp_path) -> None:
     """ctc-g adds attention across the CTC columns (O against 0 is a glyph's width against the plate's
     other digits): from a ctc file it reads exactly as that file until trained, after which a change at one
@@ -226,12 +239,7 @@ def test_ctc_g_starts_as_the_ctc_network_it_is_warm_started_from_and_looks_along
     from models.ocr.net import ARCHS
 
     torch.manual_seed(0)
-    ctc = ARCHS["ctc"]().eval()
-    for mod in ctc.modules():  # as a trained network's: fresh batch norms fold to equal biases, which ONNX shares
-        if isinstance(mod, (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d)):
-            torch.nn.init.uniform_(mod.weight, 0.5, 1.5)
-            torch.nn.init.normal_(mod.bias, 0, 0.1)
-            torch.nn.init.normal_(mod.running_mean, 0, 0.1)
+    ctc = _as_trained(ARCHS["ctc"]())
     path = tmp_path / "ctc.onnx"
     x = torch.rand(2, 1, OCR_H, OCR_W)
     export(ctc, path)
@@ -502,11 +510,7 @@ def test_a_ctc_file_souped_into_a_ctc_g_run_keeps_its_attention_pattern_at_half_
     from models.ocr.net import ARCHS
 
     torch.manual_seed(1)
-    ctc = ARCHS["ctc"]().eval()
-    for mod in ctc.modules():  # as trained: fresh batch norms fold to equal biases, which ONNX shares
-        if isinstance(mod, (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d)):
-            torch.nn.init.uniform_(mod.weight, 0.5, 1.5)
-            torch.nn.init.normal_(mod.bias, 0, 0.1)
+    ctc = _as_trained(ARCHS["ctc"]())
     export.export(ctc, tmp_path / "ctc.onnx")
     run = export.from_onnx(tmp_path / "ctc.onnx", "ctc-g")
     sd = run.state_dict()

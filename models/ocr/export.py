@@ -40,6 +40,7 @@ import torch
 
 from firmware.recognition.ocr import OCR_H, OCR_W
 from models.ocr.net import ARCHS, Mixture
+from models.warmstart import load_shipped_ocr, shipped_arch
 
 
 def export(model: torch.nn.Module, out: Path) -> None:
@@ -87,8 +88,6 @@ def from_checkpoints(paths: list[Path]) -> tuple[torch.nn.Module, str]:
 
 def from_onnx(path: Path, arch: str) -> torch.nn.Module:
     """A shipped OCR file as a network again (batch norm folded into its convolutions)."""
-    from models.warmstart import load_shipped_ocr
-
     model = ARCHS[arch]()
     load_shipped_ocr(model, path)
     return model
@@ -100,8 +99,6 @@ def member(spec: str, arch: str, like: torch.nn.Module | None = None) -> torch.n
     with its attention off: `like`'s attention projections and a zero output projection, which halves the
     attention's part in a soup of two (the convolutions, fine-tuned from one network, average as any soup's)."""
     if spec.endswith(".onnx"):
-        from models.warmstart import shipped_arch
-
         other = shipped_arch(Path(spec))
         if other == "ctc" and arch == "ctc-g" and like is not None:
             model = from_onnx(Path(spec), "ctc-g")  # its attention starts off: the output projection is zero
@@ -135,8 +132,6 @@ def main() -> None:
     if any(c.suffix == ".onnx" for c in a.checkpoint):  # a shipped file, to soup or join with others
         if len(a.checkpoint) != 1 or not (a.soup or a.join):
             raise SystemExit("a shipped ONNX file comes alone, with --soup or --join (it is exported already)")
-        from models.warmstart import shipped_arch
-
         arch = shipped_arch(a.checkpoint[0])
         model = from_onnx(a.checkpoint[0], arch)
     else:

@@ -475,7 +475,8 @@ def main() -> None:
         mixer.rng = np.random.default_rng(args.seed + step)
         log.info("resumed from %s at step %d (best %.4f)", last, step, best)
     elif args.init_onnx:
-        if (shipped := warmstart.shipped_arch(args.init_onnx)) != args.arch and (shipped, args.arch) != ("ctc", "ctc-g"):
+        shipped = warmstart.shipped_arch(args.init_onnx)
+        if shipped != args.arch and (shipped, args.arch) != ("ctc", "ctc-g"):
             raise SystemExit(f"--init-onnx {args.init_onnx} is a {shipped} network: train it with --arch {shipped} "
                              "(only a ctc file starts another architecture: ctc-g, whose attention starts at zero)")
         warmstart.load_shipped_ocr(model, args.init_onnx)
