@@ -438,6 +438,18 @@ def test_lookalike_texts_put_lookalike_letters_where_the_format_wants_letters() 
     assert label == texts[0] and img.ndim == 3
 
 
+def test_doubled_texts_write_one_character_twice_in_a_row_and_often_an_ii() -> None:
+    """Doubled shards (`gen --double-share`) teach two like glyphs side by side, II above all (the network
+    wrote one I for a fifth of the IIs): every text has a pair, stays plate-length, and render keeps it."""
+    rng = np.random.default_rng(4)
+    texts = [plates.double_text(rng) for _ in range(400)]
+    assert all(1 <= len(t) <= 8 and t.isalnum() and t == t.upper() for t in texts)
+    assert all(any(a == b for a, b in zip(t, t[1:])) for t in texts)
+    assert sum("II" in t for t in texts) > 0.25 * len(texts) > sum("II" in plates.random_text(rng) for _ in range(400))
+    img, label = plates.render_plate(rng, texts[0])
+    assert label == texts[0] and img.ndim == 3
+
+
 def test_the_us_crops_split_is_fixed_and_even_without_pytorch() -> None:
     """`models.us_fold` decides which US crops may train the OCR; benchmarks score the other half
     without importing PyTorch, so the split must not move and must not need it."""
@@ -449,7 +461,7 @@ def test_the_us_crops_split_is_fixed_and_even_without_pytorch() -> None:
 
 
 def test_shards_without_the_optional_shares_are_the_plates_the_seed_always_drew(tmp_path) -> None:
-    """`gen --lookalike-share` and `--unchecked-font-share` toss their coins only when asked for: a seed
+    """`gen --lookalike-share`, `--unchecked-font-share` and `--double-share` toss their coins only when asked for: a seed
     without them renders what it rendered before they existed (0.6.0's shards can be made again)."""
     from models.ocr.gen import write_shard
 
@@ -459,6 +471,9 @@ def test_shards_without_the_optional_shares_are_the_plates_the_seed_always_drew(
     assert list(np.load(tmp_path / "s.npz")["texts"]) == expected
     write_shard(tmp_path / "l.npz", 3, seed=7, lookalike_share=0.5)
     assert list(np.load(tmp_path / "l.npz")["texts"]) != expected  # asked for, the coin changes the draw
+    write_shard(tmp_path / "d.npz", 3, seed=7, double_share=1.0)
+    doubled = list(np.load(tmp_path / "d.npz")["texts"])
+    assert doubled != expected and all(any(a == b for a, b in zip(t, t[1:])) for t in doubled)
 
 
 def test_export_soups_a_run_with_a_shipped_file(tmp_path, monkeypatch) -> None:

@@ -18,12 +18,12 @@ from tqdm import tqdm
 
 from firmware.recognition.ocr import OCR_H, OCR_W, SLOTS, encode
 from models.ocr import stored
-from models.synth.plates import STACK_SHARE, lookalike_text, render_plate
+from models.synth.plates import STACK_SHARE, double_text, lookalike_text, render_plate
 
 
 def write_shard(path: Path, n: int, seed: int, night_share: float = 0.15,
                 stack_share: float = STACK_SHARE, lookalike_share: float = 0.0,
-                unchecked_font_share: float = 0.0, die_font_share: float = 0.0) -> None:
+                unchecked_font_share: float = 0.0, die_font_share: float = 0.0, double_share: float = 0.0) -> None:
     rng = np.random.default_rng(seed)
     images = np.empty((n, OCR_H, OCR_W), np.uint8)
     labels = np.empty((n, SLOTS), np.int64)
@@ -32,6 +32,8 @@ def write_shard(path: Path, n: int, seed: int, night_share: float = 0.15,
         # each share's coin is tossed only when that share is asked for, so that a seed's shards stay
         # what they were before the option existed (0.6.0's seeds 10 and 11 among them)
         text = lookalike_text(rng) if lookalike_share and rng.random() < lookalike_share else None
+        if text is None and double_share and rng.random() < double_share:
+            text = double_text(rng)
         font_check = not (unchecked_font_share and rng.random() < unchecked_font_share)
         img, text = render_plate(rng, text, night=rng.random() < night_share, stack_share=stack_share,
                                  font_check=font_check, die_font_share=die_font_share)
@@ -62,6 +64,9 @@ def main() -> None:
     ap.add_argument("--die-font-share", type=float, default=0.0,
                     help="share of plates drawn in a plate-die lookalike font (FHWA highway gothic series, "
                          "DIN, routed letters: synth.plates.DIE_FONT_FILES)")
+    ap.add_argument("--double-share", type=float, default=0.0,
+                    help="share of plates with one character written twice in a row, often II "
+                         "(synth.plates.double_text: two thin bars side by side need a blank CTC column)")
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     for s in tqdm(range(args.shards), desc="shards"):
@@ -69,7 +74,7 @@ def main() -> None:
         if not path.exists():  # resumable: existing shards are kept
             write_shard(path, args.per_shard, seed=args.seed * 100_000 + s, stack_share=args.stack_share,
                         lookalike_share=args.lookalike_share, unchecked_font_share=args.unchecked_font_share,
-                        die_font_share=args.die_font_share)
+                        die_font_share=args.die_font_share, double_share=args.double_share)
 
 
 if __name__ == "__main__":
