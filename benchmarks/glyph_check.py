@@ -6,8 +6,10 @@ of their characters, rendered in every plate font that tells the two apart (mode
 and degraded as training plates are, read as crops (second look and all) with the glyph check
 (recognition.glyph_check, which weighs O against 0 only) off and on. Prints how many read right each
 way, how many the check mended and broke, how many letters were read as the digit and how many dropped.
+With `--doubled` each text instead carries the letter or the digit twice in a row (II, 11, OO, 00), which
+CTC can only write with a blank column between the two.
 
-    .venv/bin/python benchmarks/glyph_check.py [--pair O0|I1|B8] [--plates 600] [--seed 5] [--models-dir DIR]
+    .venv/bin/python benchmarks/glyph_check.py [--pair O0|I1|B8] [--doubled] [--plates 600] [--seed 5] [--models-dir DIR]
 """
 
 from __future__ import annotations
@@ -29,13 +31,21 @@ from models.synth import plates  # noqa: E402
 SHARE = 0.2  # characters turned into O or 0
 
 
-def texts(rng: np.random.Generator, n: int, pair: str = "O0") -> list[str]:
-    """`n` texts in the generator's formats with `pair`'s letter or digit on about SHARE of the characters."""
+def texts(rng: np.random.Generator, n: int, pair: str = "O0", doubled: bool = False) -> list[str]:
+    """`n` texts in the generator's formats with `pair`'s letter or digit on about SHARE of the characters,
+    or (`doubled`) with one of them written twice in a row at a random place."""
     letter, digit = pair
     out = []
     while len(out) < n:
-        t = "".join((letter if rng.random() < 0.5 else digit) if rng.random() < SHARE else c
-                    for c in plates.random_text(rng))
+        t = plates.random_text(rng)
+        if doubled:
+            if len(t) < 3:
+                continue
+            i = int(rng.integers(len(t) - 1))
+            ch = letter if rng.random() < 0.5 else digit
+            out.append(t[:i] + ch + ch + t[i + 2:])
+            continue
+        t = "".join((letter if rng.random() < 0.5 else digit) if rng.random() < SHARE else c for c in t)
         if letter in t or digit in t:
             out.append(t)
     return out
@@ -44,6 +54,7 @@ def texts(rng: np.random.Generator, n: int, pair: str = "O0") -> list[str]:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--pair", choices=("O0", "I1", "B8"), default="O0", help="the letter and the digit it is read as")
+    ap.add_argument("--doubled", action="store_true", help="the letter or the digit twice in a row in each text")
     ap.add_argument("--plates", type=int, default=600)
     ap.add_argument("--seed", type=int, default=5)
     configured.add_arguments(ap)
@@ -56,7 +67,7 @@ def main() -> int:
     summary = {}
     for degrade in (False, True):
         rng = np.random.default_rng(args.seed)
-        want = texts(rng, args.plates, args.pair)
+        want = texts(rng, args.plates, args.pair, args.doubled)
         crops = [plates.render_plate(rng, t, degrade=degrade)[0] for t in tqdm(want, desc="rendering", leave=False)]
         got = {on: [r.plate for r in readers[on].read_crops(crops)] for on in (False, True)}
         right = {on: [g == t for g, t in zip(got[on], want)] for on in (False, True)}
