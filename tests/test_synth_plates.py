@@ -542,3 +542,18 @@ def test_a_ctc_file_souped_into_a_ctc_g_run_keeps_its_attention_pattern_at_half_
     assert torch.allclose(got[conv], base[conv] + 0.01, atol=1e-5)
     assert torch.allclose(got["attend.o.weight"], sd["attend.o.weight"] / 2, atol=1e-6)
     assert torch.allclose(got["attend.q.weight"], sd["attend.q.weight"], atol=1e-6)
+
+
+def test_the_glyph_probe_texts_carry_the_pair_asked_for() -> None:
+    """benchmarks/glyph_check.py's texts (the OCR card's O/0, I/1 and doubled figures): each holds the pair's
+    letter or digit; with `doubled`, one of them twice in a row; the same seed draws the same texts."""
+    from benchmarks.glyph_check import texts
+
+    for pair in ("O0", "I1", "B8"):
+        plain = texts(np.random.default_rng(5), 200, pair)
+        assert len(plain) == 200 and all(pair[0] in t or pair[1] in t for t in plain)
+        doubled = texts(np.random.default_rng(5), 200, pair, doubled=True)
+        assert all(pair[0] * 2 in t or pair[1] * 2 in t for t in doubled)
+        assert 60 < sum(pair[0] * 2 in t for t in doubled) < 140  # letter and digit about half each
+        assert all(3 <= len(t) <= 8 and t.isalnum() for t in doubled)
+    assert texts(np.random.default_rng(5), 50, "I1") == texts(np.random.default_rng(5), 50, "I1")
