@@ -37,15 +37,13 @@ def texts(rng: np.random.Generator, n: int, pair: str = "O0", doubled: bool = Fa
     letter, digit = pair
     out = []
     while len(out) < n:
-        t = plates.random_text(rng)
         if doubled:
-            if len(t) < 3:
-                continue
-            i = int(rng.integers(len(t) - 1))
-            ch = letter if rng.random() < 0.5 else digit
-            out.append(t[:i] + ch + ch + t[i + 2:])
+            t = plates.double_text(rng, pair, own_share=0.0)
+            if len(t) >= 3:
+                out.append(t)
             continue
-        t = "".join((letter if rng.random() < 0.5 else digit) if rng.random() < SHARE else c for c in t)
+        t = "".join((letter if rng.random() < 0.5 else digit) if rng.random() < SHARE else c
+                    for c in plates.random_text(rng))
         if letter in t or digit in t:
             out.append(t)
     return out

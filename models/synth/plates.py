@@ -160,13 +160,15 @@ def lookalike_text(rng: np.random.Generator, share: float = 0.4) -> str:
 DOUBLE_LETTERS = "IIIO"
 
 
-def double_text(rng: np.random.Generator) -> str:
-    """A plate text in a common US format (as `random_text`) with one character written twice in a row."""
+def double_text(rng: np.random.Generator, chars: str = DOUBLE_LETTERS, own_share: float = 0.5) -> str:
+    """A plate text in a common US format (as `random_text`) with one character written twice in a row:
+    the one standing there with probability `own_share`, else one of `chars` (benchmarks/glyph_check.py
+    asks for a letter or its look-alike digit only)."""
     text = list(random_text(rng))
     if len(text) < 2:
         return "".join(text * 2)
     i = int(rng.integers(len(text) - 1))
-    ch = text[i] if rng.random() < 0.5 else DOUBLE_LETTERS[rng.integers(len(DOUBLE_LETTERS))]
+    ch = text[i] if rng.random() < own_share else chars[rng.integers(len(chars))]
     text[i] = text[i + 1] = ch
     return "".join(text)
 
