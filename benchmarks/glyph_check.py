@@ -82,6 +82,11 @@ def main() -> int:
                "broken": sum(1 for a, b in zip(right[False], right[True]) if a and not b),
                "read_as_digit_off": as_digit[False], "read_as_digit_on": as_digit[True],
                "dropped_off": dropped[False], "dropped_on": dropped[True]}
+        if args.doubled:  # the letter's pair and the digit's apart: which of them CTC merges
+            for name, ch in (("letter", letter), ("digit", digit)):
+                has = [ch * 2 in t for t in want]
+                row[f"{name}_pairs"] = sum(has)
+                row[f"{name}_pairs_right_on"] = sum(r for r, h in zip(right[True], has) if h)
         summary["degraded" if degrade else "clean"] = row
         print(f"{'degraded' if degrade else 'clean':8}  plates {row['plates']}  right off {row['right_off']} -> on "
               f"{row['right_on']}  (mended {row['mended']}, broken {row['broken']})  {letter}s read {digit}: "

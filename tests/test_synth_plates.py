@@ -440,7 +440,7 @@ def test_lookalike_texts_put_lookalike_letters_where_the_format_wants_letters() 
 
 def test_doubled_texts_write_one_character_twice_in_a_row_and_often_an_ii() -> None:
     """Doubled shards (`gen --double-share`) teach two like glyphs side by side, II above all (the network
-    wrote one I for a fifth of the IIs): every text has a pair, stays plate-length, and render keeps it."""
+    read a third of the IIs wrong, most as one I): every text has a pair, stays plate-length, and render keeps it."""
     rng = np.random.default_rng(4)
     texts = [plates.double_text(rng) for _ in range(400)]
     assert all(1 <= len(t) <= 8 and t.isalnum() and t == t.upper() for t in texts)

@@ -154,8 +154,8 @@ def lookalike_text(rng: np.random.Generator, share: float = 0.4) -> str:
 
 
 # Two like characters side by side need a blank CTC column between them; two thin bars (II) sit so close
-# that the network wrote one I for 14 of 60 clean plates with an II (11: 0 of 60, OO: read 00 instead),
-# and II is too rare in serials to be learnt. A doubled text repeats one character where it stands,
+# that OCR 0.7.0 read 71 of 190 clean plates with an II wrong, most with one I (11: 8 of 211; OO: read 0O or
+# 00; benchmarks/glyph_check.py --doubled), and II is too rare in serials to be learnt. A doubled text repeats one character where it stands,
 # the plate's own half the time, else an I or an O (DOUBLE_LETTERS).
 DOUBLE_LETTERS = "IIIO"
 
