@@ -140,6 +140,34 @@ def test_scene_generator_boxes_cover_the_pasted_plates():
             assert np.median(centre) < np.median(img) - 10
 
 
+def test_recessed_plates_sit_in_a_light_surround_and_keep_the_plate_face_box():
+    """A recess as light as the plate is drawn around it (the box a detector must not take), outside the label."""
+    from models.synth.scenes import SceneGenerator
+
+    face = [(1.0, lambda rng, night: np.full((40, 90), 230, np.uint8))]
+    dark = np.full(DETECTOR_INPUT, 30, np.uint8)
+
+    def rings(share: float) -> list[float]:
+        rng = np.random.default_rng(5)
+        gen = SceneGenerator(backgrounds=[], plate_makers=face, min_width=40.0, recess_share=share)
+        out = []
+        for _ in range(30):
+            img, boxes, corners = gen.sample(rng, size=DETECTOR_INPUT, background=dark, n_plates=1, night=False)
+            np.testing.assert_allclose(boxes[:, :2], corners.min(1).clip(0), atol=1e-3)
+            np.testing.assert_allclose(boxes[:, 2:], np.minimum(corners.max(1), DETECTOR_INPUT[::-1]), atol=1e-3)
+            x1, y1, x2, y2 = boxes[0]
+            w, h = x2 - x1, y2 - y1
+            ring = np.zeros(DETECTOR_INPUT, bool)
+            ring[max(0, int(y1 - h * 0.3)) : int(y2 + h * 0.3), max(0, int(x1 - w * 0.15)) : int(x2 + w * 0.15)] = True
+            ring[int(y1) : int(y2) + 1, int(x1) : int(x2) + 1] = False
+            out.append(float(img[ring].mean()))
+        return out
+
+    plain, recessed = rings(0.0), rings(1.0)
+    assert np.median(recessed) > np.median(plain) + 40
+    assert sum(r > 100 for r in recessed) >= 20  # most surrounds are plate-light, not just a rim
+
+
 def test_training_targets_peak_at_the_box_centre():
     from models.detector.data import gaussian_targets
 

@@ -129,7 +129,8 @@ def gaussian_targets(boxes: np.ndarray, out_hw: tuple[int, int]) -> tuple[np.nda
 class TrainSampler:
     """Makes training crops (grey, detector-input scale) with their boxes."""
 
-    def __init__(self, root: Path = DATASETS, crop: int = 320, log=print, max_width: float = 220.0) -> None:
+    def __init__(self, root: Path = DATASETS, crop: int = 320, log=print, max_width: float = 220.0,
+                 recess_share: float = 0.0) -> None:
         self.crop = crop
         self.ro = load_scenes(root / "scenes-ro")
         ca_all = load_scenes(root / "scenes-ca")
@@ -147,7 +148,8 @@ class TrainSampler:
             makers.append((0.4, us))
         self.us = us is not None
         # real scenes as backgrounds too: their plates stay labelled, see sample()
-        self.gen = SceneGenerator(backgrounds=negatives, plate_makers=makers, max_width=max_width)
+        self.gen = SceneGenerator(backgrounds=negatives, plate_makers=makers, max_width=max_width,
+                                  recess_share=recess_share)
         log(f"data: scenes-ro {len(self.ro)}, scenes-ca train half {len(self.ca)}, negatives {len(negatives)}, "
             f"crops-eu {len(crops_eu)}, crops-br {len(crops_br)}, synthetic US plates {'yes' if self.us else 'no'}")
 

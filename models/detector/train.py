@@ -95,6 +95,8 @@ def main() -> int:
                     help="fine-tune the shipped detector (batch norm folded, so it stays frozen)")
     ap.add_argument("--max-width", type=float, default=220.0,
                     help="widest composite plate in detector-input pixels (close-ups need more)")
+    ap.add_argument("--recess-share", type=float, default=0.0,
+                    help="share of day composite plates set in a light recess or chrome surround")
     args = ap.parse_args()
 
     torch.set_num_threads(args.threads)
@@ -131,7 +133,8 @@ def main() -> int:
         return args.lr * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * t)))
 
     train_mode(net, frozen)
-    sampler = TrainSampler(args.datasets, args.crop, log, max_width=args.max_width)
+    sampler = TrainSampler(args.datasets, args.crop, log, max_width=args.max_width,
+                           recess_share=args.recess_share)
     sets = validation_sets(args.datasets)
     log(f"validation: " + ", ".join(f"{k} {len(v)}" for k, v in sets.items()))
 

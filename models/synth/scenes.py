@@ -115,6 +115,48 @@ def _car_context(rng: np.random.Generator, canvas: np.ndarray, cx: float, cy: fl
     canvas[y0c:y1c, x0c:x1c] = patch.astype(np.uint8)
 
 
+def _recess(rng: np.random.Generator, canvas: np.ndarray, cx: float, cy: float, w: float, h: float) -> None:
+    """A plate recess or chrome surround about as light as the plate, with bolt holes and a rim.
+
+    Parking-lot photos show plates sitting in a pressed or chrome recess whose tone is close to the
+    plate's: a detector that never saw one boxes the whole recess (scenes-ca cars3_014, a Lexus
+    boot in scenes-us-speed). The labelled box stays the plate's, so the net learns the plate face.
+    """
+    H, W = canvas.shape
+    rw, rh = w * rng.uniform(1.12, 2.0), h * rng.uniform(1.25, 2.6)
+    x0 = int(cx - rw * rng.uniform(0.42, 0.58))
+    y0 = int(cy - rh * rng.uniform(0.35, 0.6))
+    x1, y1 = int(x0 + rw), int(y0 + rh)
+    level = rng.uniform(130, 245)
+    rim = int(np.clip(level - rng.uniform(60, 140), 0, 255))
+    t = max(1, int(round(h * rng.uniform(0.05, 0.15))))
+    if rng.random() < 0.5:  # a rounded, flared recess (boot lids) rather than a box
+        pts = np.array([[x0, y0], [x1, y0], [int(x1 + rw * rng.uniform(0, 0.12)), y1],
+                        [int(x0 - rw * rng.uniform(0, 0.12)), y1]], np.int32)
+        cv2.fillConvexPoly(canvas, pts, int(level), cv2.LINE_AA)
+        cv2.polylines(canvas, [pts], True, rim, t, cv2.LINE_AA)
+    else:
+        xa, ya, xb, yb = max(x0, 0), max(y0, 0), min(x1, W), min(y1, H)
+        if xb <= xa or yb <= ya:
+            return
+        grad = np.linspace(rng.uniform(-25, 25), rng.uniform(-25, 25), yb - ya, dtype=np.float32)[:, None]
+        canvas[ya:yb, xa:xb] = np.clip(level + grad + rng.normal(0, 2, (yb - ya, xb - xa)), 0, 255).astype(np.uint8)
+        cv2.rectangle(canvas, (x0, y0), (x1, y1), rim, t, cv2.LINE_AA)
+        if rng.random() < 0.6:  # the lit lip under the top edge
+            cv2.line(canvas, (x0 + t, y0 + 2 * t), (x1 - t, y0 + 2 * t), int(min(255, level + 30)), t, cv2.LINE_AA)
+    for side in (-1, 1):  # bolt holes and lamp housings either side of the plate
+        if rng.random() < 0.6:
+            r = max(1, int(h * rng.uniform(0.06, 0.14)))
+            c = (int(cx + side * (w / 2 + (rw - w) * rng.uniform(0.1, 0.4))), int(cy + rng.uniform(-0.3, 0.3) * h))
+            cv2.circle(canvas, c, r, int(rim * rng.uniform(0.3, 1.0)), -1, cv2.LINE_AA)
+    if rng.random() < 0.4:  # a chrome handle or light bar above the recess
+        yy = int(y0 - h * rng.uniform(0.2, 0.9))
+        th = max(1, int(h * rng.uniform(0.1, 0.25)))
+        xl, xr = int(cx - rw * rng.uniform(0.5, 1.2)), int(cx + rw * rng.uniform(0.5, 1.2))
+        cv2.line(canvas, (xl, yy + th), (xr, yy + th), rim, th, cv2.LINE_AA)
+        cv2.line(canvas, (xl, yy), (xr, yy), int(rng.integers(190, 256)), th, cv2.LINE_AA)
+
+
 _BADGES = ["TOYOTA", "CAMRY", "COROLLA", "HONDA", "ACCORD", "CIVIC", "NISSAN", "ALTIMA", "MAXIMA", "VOLVO",
            "JETTA", "PASSAT", "LEXUS", "AVALON", "CHEVROLET", "IMPALA", "FORD", "FOCUS", "MAZDA", "SUBARU",
            "HYBRID", "4X4", "4MATIC", "V6", "LE", "XLE", "DX", "EX", "LX", "GT", "SE", "325i", "G20", "190E",
@@ -272,6 +314,7 @@ class SceneGenerator:
     min_width: float = 12.0
     max_width: float = 220.0
     distractors: bool = True  # clutter, badges, lamps, bumpers; off only to test the pasting alone
+    recess_share: float = 0.0  # share of day plates set in a light recess (0.0: draws as before 0.3.0)
 
     def _face(self, rng: np.random.Generator, night: bool) -> np.ndarray:
         w = np.array([p for p, _ in self.plate_makers], np.float64)
@@ -334,6 +377,8 @@ class SceneGenerator:
         for face, quad, (cx, cy, w, h) in placed if self.distractors else []:  # bumpers first: none may cover a plate
             if rng.random() < 0.5:
                 _car_context(rng, canvas, cx, cy, w, h)
+            if self.recess_share and not night and rng.random() < self.recess_share:
+                _recess(rng, canvas, cx, cy, w, h)
         for _face, _quad_, near in placed if self.distractors else []:
             if rng.random() < 0.5:
                 _badge(rng, canvas, near)
