@@ -168,6 +168,69 @@ def test_recessed_plates_sit_in_a_light_surround_and_keep_the_plate_face_box():
     assert sum(r > 100 for r in recessed) >= 20  # most surrounds are plate-light, not just a rim
 
 
+def test_framing_gain_measures_how_much_wider_or_flatter_one_detector_boxes_than_another(tmp_path):
+    """A detector whose size head is biased 10 % wider and 5 % flatter is measured so against the shipped one."""
+    pytest.importorskip("onnxruntime")
+    import onnx
+    from onnx import numpy_helper
+
+    from models.detector.data import Scene
+    from models.detector.framing import MIN_PLATES, framing_gain
+    from models.synth.scenes import SceneGenerator
+
+    m = onnx.load(str(MODEL))
+    for i, t in enumerate(m.graph.initializer):
+        if t.name == "net.box.bias":  # the size head's bias: log width, log height in channels 2 and 3
+            b = numpy_helper.to_array(t).copy()
+            b[2] += np.log(1.10)
+            b[3] += np.log(0.95)
+            m.graph.initializer[i].CopyFrom(numpy_helper.from_array(b, t.name))
+    biased = tmp_path / "biased.onnx"
+    onnx.save(m, str(biased))
+
+    rng = np.random.default_rng(11)
+    gen = SceneGenerator(backgrounds=[], min_width=70.0, distractors=False)
+    gen.plate_width = lambda rng: float(rng.uniform(90, 200))  # large plates: whole-pixel boxes, fine ratios
+    scenes = []
+    for k in range(30):
+        img, boxes, _ = gen.sample(rng, size=DETECTOR_INPUT, n_plates=2, night=False)
+        scenes.append(Scene(f"s{k}", img, boxes))
+    gain = framing_gain(biased, MODEL, scenes, threshold=0.3)
+    assert gain["plates"] >= MIN_PLATES
+    assert abs(gain["width_gain"] - 1 / 1.10) < 0.02 and abs(gain["height_gain"] - 1 / 0.95) < 0.02, gain
+    same = framing_gain(MODEL, MODEL, scenes, threshold=0.3)
+    assert same["width_gain"] == same["height_gain"] == 1.0
+    with pytest.raises(ValueError, match="plates found by both"):
+        framing_gain(biased, MODEL, scenes[:5], threshold=0.3)
+
+
+def test_export_scales_boxes_by_the_framing_gain_and_matches_pytorch(tmp_path):
+    """The gain goes into the size head's bias: every box is that much wider or taller, nothing else moves."""
+    pytest.importorskip("onnxruntime")
+    import onnxruntime as ort
+    import torch
+
+    from models.detector.export import export
+    from models.detector.net import PlateNet
+
+    torch.manual_seed(0)
+    net = PlateNet()
+    with torch.no_grad():  # a size head that depends on the input, so the check is not of constants alone
+        net.box.weight.normal_(0, 0.05)
+    ck = tmp_path / "best.pt"
+    torch.save({"model": net.state_dict(), "step": 1, "best": 0.0, "args": {}}, ck)
+    plain, scaled = export(ck, tmp_path / "plain.onnx"), export(ck, tmp_path / "scaled.onnx", (1.25, 0.8))
+    assert plain["box_gain"] == [1.0, 1.0] and scaled["box_gain"] == [1.25, 0.8]
+    assert scaled["max_abs_diff_vs_torch"] < 1e-3
+    x = np.random.default_rng(0).random((1, 1, *DETECTOR_INPUT), dtype=np.float32)
+    run = lambda f: ort.InferenceSession(str(tmp_path / f), providers=["CPUExecutionProvider"]).run(None, {"image": x})
+    (h0, b0), (h1, b1) = run("plain.onnx"), run("scaled.onnx")
+    np.testing.assert_allclose(h0, h1, atol=1e-6)
+    np.testing.assert_allclose(b1[:, :2], b0[:, :2], atol=1e-5)
+    np.testing.assert_allclose(np.exp(b1[:, 2] - b0[:, 2]), 1.25, rtol=1e-4)
+    np.testing.assert_allclose(np.exp(b1[:, 3] - b0[:, 3]), 0.8, rtol=1e-4)
+
+
 def test_training_targets_peak_at_the_box_centre():
     from models.detector.data import gaussian_targets
 

@@ -24,11 +24,15 @@ from models.detector.net import ExportWrapper, PlateNet, count_macs
 ALLOWED_OPS = {"Conv", "Relu", "Add", "Mul", "Sub", "Resize", "Sigmoid", "Constant", "Identity"}
 
 
-def export(checkpoint: Path, out: Path) -> dict:
+def export(checkpoint: Path, out: Path, box_gain: tuple[float, float] = (1.0, 1.0)) -> dict:
+    """`box_gain` scales every box's width and height (models.detector.framing: keep the OCR's framing)."""
     ck = torch.load(checkpoint, map_location="cpu", weights_only=False)
     net = PlateNet()
     net.load_state_dict(ck["model"])
     net.eval()
+    with torch.no_grad():  # the size head predicts log sizes: a gain is a bias
+        net.box.bias[2] += float(np.log(box_gain[0]))
+        net.box.bias[3] += float(np.log(box_gain[1]))
     wrapper = ExportWrapper(net).eval()
     x = torch.rand(1, 1, *DETECTOR_INPUT)
     tmp = out.with_suffix(".tmp.onnx")
@@ -67,6 +71,7 @@ def export(checkpoint: Path, out: Path) -> dict:
         "gmacs": round(count_macs(net, DETECTOR_INPUT) / 1e9, 3),
         "params": sum(p.numel() for p in net.parameters()),
         "max_abs_diff_vs_torch": diff,
+        "box_gain": [round(float(g), 4) for g in box_gain],
     }
 
 
@@ -74,8 +79,19 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--checkpoint", type=Path, default=Path("models/runs/detector/best.pt"))
     ap.add_argument("--out", type=Path, default=Path("models/plate_detector.onnx"))
+    ap.add_argument("--match-framing", type=Path, default=None, metavar="ONNX",
+                    help="scale the boxes to the framing of this detector (the one the shipped OCR trained behind)")
     args = ap.parse_args()
-    print(json.dumps(export(args.checkpoint, args.out), indent=1))
+    info = export(args.checkpoint, args.out)
+    if args.match_framing:
+        from models.detector.framing import framing_gain, training_scenes
+
+        scenes = training_scenes()
+        gain = framing_gain(args.out, args.match_framing, scenes)
+        info = export(args.checkpoint, args.out, (gain["width_gain"], gain["height_gain"]))
+        info["framing"] = {"before": gain, "after": framing_gain(args.out, args.match_framing, scenes),
+                           "reference": str(args.match_framing)}
+    print(json.dumps(info, indent=1))
 
 
 if __name__ == "__main__":
