@@ -38,6 +38,7 @@ def main() -> int:
     ap.add_argument("--half", default="holdout", choices=["holdout", "all"])
     ap.add_argument("--verbose", action="store_true", help="print every plate read wrong")
     a = ap.parse_args()
+    from models import fixed_plate
     from models.detector.data import ca_half
 
     rec = Recognizer.from_config(configured.load(a).recognition, stills=True)
@@ -54,7 +55,7 @@ def main() -> int:
             x0, x1 = max(0, int(x - mx * w)), min(im.shape[1], int(x + w + mx * w))
             y0, y1 = max(0, int(y - my * h)), min(im.shape[0], int(y + h + my * h))
             crops.append(im[y0:y1, x0:x1])
-            truth.append(normalise(r["plate"]))
+            truth.append(normalise(fixed_plate("scenes-ca", r["file"], r["plate"])))
         reads = []
         for i in range(0, len(crops), 32):
             reads += rec.read_plate_images(crops[i: i + 32])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -458,6 +460,36 @@ def test_the_us_crops_split_is_fixed_and_even_without_pytorch() -> None:
     assert us_fold("ca1127.png") == "val" and us_fold("ak1165.png") == "train"
     folds = [us_fold(f"xx{i}.png") for i in range(2000)]
     assert 0.45 < folds.count("val") / len(folds) < 0.55
+
+
+def test_labels_found_wrong_are_put_right_for_training_and_the_benchmarks(tmp_path, monkeypatch) -> None:
+    """benchmarks/labels/fixes.tsv names shared labels that name another plate: the OCR's loaders and the
+    benchmarks' linked folders read the plate in the image, the shared files stay as they are."""
+    import sys
+
+    import models
+    from models import fixed_plate, label_fixes
+
+    assert label_fixes("scenes-ca")["cars2_005.jpg"] == ("2ZMF731", "7A33474")  # the shipped list
+    fixes = tmp_path / "fixes.tsv"
+    fixes.write_text("set\tfile\tlabel\tplate\twhy\nscenes-x\ta.jpg\tAAA111\tBBB222\tanother plate\n")
+    monkeypatch.setattr(models, "LABEL_FIXES", fixes)
+    assert fixed_plate("scenes-x", "a.jpg", "AAA111") == "BBB222"
+    assert fixed_plate("scenes-x", "a.jpg", "CCC333") == "CCC333"  # the shared label changed since: left alone
+    assert fixed_plate("scenes-y", "a.jpg", "AAA111") == "AAA111"
+
+    src = tmp_path / "scenes-x"
+    src.mkdir()
+    (src / "labels.tsv").write_text("file\tx\ty\tw\th\tplate\na.jpg\t1\t2\t30\t10\tAAA111\nb.jpg\t1\t2\t30\t10\tDDD444\n")
+    for f in ("a.jpg", "b.jpg"):
+        (src / f).write_bytes(b"")
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    from eval_all import linked_subset
+
+    out = linked_subset(src, tmp_path / "linked", "labels.tsv", lambda f: True)
+    rows = (out / "labels.tsv").read_text().splitlines()
+    assert rows[1].split("\t") == ["a.jpg", "1", "2", "30", "10", "BBB222"]
+    assert rows[2].endswith("\tDDD444") and "AAA111" in (src / "labels.tsv").read_text()
 
 
 def test_shards_without_the_optional_shares_are_the_plates_the_seed_always_drew(tmp_path) -> None:

@@ -43,7 +43,7 @@ from torch import nn
 from tqdm import tqdm
 
 from firmware.recognition.ocr import CHARSET, OCR_H, OCR_W, PAD, SLOTS, encode, normalise
-from models import warmstart
+from models import fixed_plate, warmstart
 from models.ocr import pseudo, reshuffle, stored
 from models.ocr.net import ARCHS, PlateCTC
 
@@ -58,7 +58,7 @@ def load_crops(folder: Path, fold: str | None = None) -> tuple[np.ndarray, np.nd
         for row in csv.DictReader(fh):
             if fold and us_fold(row["file"]) != fold:
                 continue
-            text = normalise(row["plate"])
+            text = normalise(fixed_plate(folder.name, row["file"], row["plate"]))
             if not 0 < len(text) <= SLOTS:
                 continue
             img = cv2.imread(str(folder / row["file"]))
@@ -94,7 +94,7 @@ def load_scene_crops(folder: Path, names: set[str] | None,
     rows: dict[str, list[tuple[float, float, float, float, str]]] = {}
     with open(folder / "labels.tsv", newline="") as fh:
         for row in csv.DictReader(fh, delimiter="\t"):
-            text = normalise(row["plate"] or "")
+            text = normalise(fixed_plate(folder.name, row["file"], row["plate"] or ""))  # labels.tsv: fixes.tsv
             if text and 0 < len(text) <= SLOTS and (names is None or row["file"] in names):
                 rows.setdefault(row["file"], []).append((float(row["x"]), float(row["y"]), float(row["w"]),
                                                          float(row["h"]), text))
