@@ -1,5 +1,7 @@
 """Shipped recognition models (ONNX), their manifest and cards, and the code that makes them."""
 
+import csv
+import functools
 import hashlib
 import os
 from pathlib import Path
@@ -18,17 +20,21 @@ def us_fold(name: str) -> str:
 LABEL_FIXES = MODELS_DIR.parent / "benchmarks" / "labels" / "fixes.tsv"
 
 
+@functools.lru_cache(maxsize=4)
+def _read_fixes(path: Path) -> tuple[tuple[str, str, str, str], ...]:
+    """(set, file, shared label, plate) rows, read once per file: loaders ask once per labelled row."""
+    if not path.exists():
+        return ()
+    with open(path, newline="") as fh:
+        return tuple((r["set"], r["file"], r["label"], r["plate"]) for r in csv.DictReader(fh, delimiter="\t"))
+
+
 def label_fixes(dataset: str) -> dict[str, tuple[str, str]]:
     """{file: (shared label, plate in the image)} for a shared set's labels found wrong by eye here.
 
     The shared files stay untouched; training and the benchmarks read the plate through this
     (benchmarks/labels/fixes.tsv says why each one is wrong)."""
-    import csv
-
-    if not LABEL_FIXES.exists():
-        return {}
-    with open(LABEL_FIXES, newline="") as fh:
-        return {r["file"]: (r["label"], r["plate"]) for r in csv.DictReader(fh, delimiter="\t") if r["set"] == dataset}
+    return {f: (label, plate) for s, f, label, plate in _read_fixes(LABEL_FIXES) if s == dataset}
 
 
 def fixed_plate(dataset: str, file: str, plate: str) -> str:

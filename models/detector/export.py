@@ -82,6 +82,8 @@ def main() -> None:
     ap.add_argument("--match-framing", type=Path, default=None, metavar="ONNX",
                     help="scale the boxes to the framing of this detector (the one the shipped OCR trained behind)")
     args = ap.parse_args()
+    if args.match_framing and args.match_framing.resolve() == args.out.resolve():
+        raise SystemExit(f"--match-framing {args.match_framing} is the file the export writes: copy the old detector first")
     info = export(args.checkpoint, args.out)
     if args.match_framing:
         from models.detector.framing import framing_gain, training_scenes

@@ -2,7 +2,7 @@
 
 The OCR reads what the detector's box cuts, and it learned the framing of one detector: a
 retrained detector whose boxes come out a few per cent flatter or wider clips or pads the
-characters the OCR expects (detector 0.3.0 before this step: boxes 3 % wider and 3 % flatter
+characters the OCR expects (session 20's recess fine-tune before this step: boxes 3 % wider and 3 % flatter
 than 0.2.0's, scenes-us-speed 18 -> 16 of 21 read with OCR 0.7.0). The size head predicts
 log width and log height, so a constant gain on either is a constant added to that channel's
 bias: measured here as the mean size ratio (geometric, the tenth at either end trimmed: boxes

@@ -314,7 +314,7 @@ class SceneGenerator:
     min_width: float = 12.0
     max_width: float = 220.0
     distractors: bool = True  # clutter, badges, lamps, bumpers; off only to test the pasting alone
-    recess_share: float = 0.0  # share of day plates set in a light recess (0.0: draws as before 0.3.0)
+    recess_share: float = 0.0  # share of day plates set in a light recess (0.0: draws as before it existed)
 
     def _face(self, rng: np.random.Generator, night: bool) -> np.ndarray:
         w = np.array([p for p, _ in self.plate_makers], np.float64)
