@@ -21,6 +21,7 @@ import numpy as np
 
 from firmware.recognition import detect
 from models.detector.data import DATASETS, ca_half, load_scenes
+from models.detector.evaluate import run_all
 
 MIN_PLATES = 50  # fewer matched plates than this and the ratio is not worth trusting
 
@@ -31,11 +32,10 @@ def _boxes(model: Path, scenes: list, threshold: float) -> list[list[tuple[float
 
     sess = ort.InferenceSession(str(model), providers=["CPUExecutionProvider"])
     out = []
-    for s in scenes:
-        x, lb = detect.preprocess(s.image)
-        dets = detect.postprocess(sess.run(None, {"image": x}), lb, threshold, 0.45, 16)
+    for outputs, lb, gt in run_all(lambda x: sess.run(None, {"image": x}), {"scenes": scenes})["scenes"]:
+        dets = detect.postprocess(outputs, lb, threshold, 0.45, 16)
         row = []
-        for x1, y1, x2, y2 in s.boxes:
+        for x1, y1, x2, y2 in gt:
             d = detect.centred_in(dets, (x1, y1, x2 - x1, y2 - y1))
             row.append(None if d is None else (float(d.box[2]), float(d.box[3])))
         out.append(row)
