@@ -440,6 +440,21 @@ def test_lookalike_texts_put_lookalike_letters_where_the_format_wants_letters() 
     assert label == texts[0] and img.ndim == 3
 
 
+def test_round_texts_carry_an_o_wherever_they_have_letters_and_keep_the_format() -> None:
+    """Round shards (`gen --round-share`) put O where the format wants a letter and 0 where it wants a digit,
+    nothing else changed: every text with letters has an O, and Os are far commoner than in serials."""
+    rng = np.random.default_rng(5)
+    texts = [plates.round_text(rng) for _ in range(300)]
+    assert all(1 <= len(t) <= 8 and t.isalnum() and t == t.upper() for t in texts)
+    assert all("O" in t for t in texts if any(ch.isalpha() for ch in t))
+    ref = [plates.random_text(rng) for _ in range(300)]
+    o_share = lambda ts: sum(ch == "O" for t in ts for ch in t) / sum(ch.isalpha() for t in ts for ch in t)
+    zero_share = lambda ts: sum(ch == "0" for t in ts for ch in t) / sum(ch.isdigit() for t in ts for ch in t)
+    assert o_share(texts) > 5 * o_share(ref) and zero_share(texts) > 1.5 * zero_share(ref)
+    img, label = plates.render_plate(rng, texts[0])
+    assert label == texts[0] and img.ndim == 3
+
+
 def test_doubled_texts_write_one_character_twice_in_a_row_and_often_an_ii() -> None:
     """Doubled shards (`gen --double-share`) teach two like glyphs side by side, II above all (the network
     read a third of the IIs wrong, most as one I): every text has a pair, stays plate-length, and render keeps it."""
@@ -493,7 +508,7 @@ def test_labels_found_wrong_are_put_right_for_training_and_the_benchmarks(tmp_pa
 
 
 def test_shards_without_the_optional_shares_are_the_plates_the_seed_always_drew(tmp_path) -> None:
-    """`gen --lookalike-share`, `--unchecked-font-share` and `--double-share` toss their coins only when asked for: a seed
+    """`gen --lookalike-share`, `--unchecked-font-share`, `--double-share` and `--round-share` toss their coins only when asked for: a seed
     without them renders what it rendered before they existed (0.6.0's shards can be made again)."""
     from models.ocr.gen import write_shard
 
@@ -506,6 +521,9 @@ def test_shards_without_the_optional_shares_are_the_plates_the_seed_always_drew(
     write_shard(tmp_path / "d.npz", 3, seed=7, double_share=1.0)
     doubled = list(np.load(tmp_path / "d.npz")["texts"])
     assert doubled != expected and all(any(a == b for a, b in zip(t, t[1:])) for t in doubled)
+    write_shard(tmp_path / "r.npz", 3, seed=7, round_share=1.0)
+    rounds = list(np.load(tmp_path / "r.npz")["texts"])
+    assert rounds != expected and all("O" in t for t in rounds if any(ch.isalpha() for ch in t))
 
 
 def test_export_soups_a_run_with_a_shipped_file(tmp_path, monkeypatch) -> None:

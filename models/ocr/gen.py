@@ -18,12 +18,13 @@ from tqdm import tqdm
 
 from firmware.recognition.ocr import OCR_H, OCR_W, SLOTS, encode
 from models.ocr import stored
-from models.synth.plates import STACK_SHARE, double_text, lookalike_text, render_plate
+from models.synth.plates import STACK_SHARE, double_text, lookalike_text, render_plate, round_text
 
 
 def write_shard(path: Path, n: int, seed: int, night_share: float = 0.15,
                 stack_share: float = STACK_SHARE, lookalike_share: float = 0.0,
-                unchecked_font_share: float = 0.0, die_font_share: float = 0.0, double_share: float = 0.0) -> None:
+                unchecked_font_share: float = 0.0, die_font_share: float = 0.0, double_share: float = 0.0,
+                round_share: float = 0.0) -> None:
     rng = np.random.default_rng(seed)
     images = np.empty((n, OCR_H, OCR_W), np.uint8)
     labels = np.empty((n, SLOTS), np.int64)
@@ -34,6 +35,8 @@ def write_shard(path: Path, n: int, seed: int, night_share: float = 0.15,
         text = lookalike_text(rng) if lookalike_share and rng.random() < lookalike_share else None
         if text is None and double_share and rng.random() < double_share:
             text = double_text(rng)
+        if text is None and round_share and rng.random() < round_share:
+            text = round_text(rng)
         font_check = not (unchecked_font_share and rng.random() < unchecked_font_share)
         img, text = render_plate(rng, text, night=rng.random() < night_share, stack_share=stack_share,
                                  font_check=font_check, die_font_share=die_font_share)
@@ -67,6 +70,9 @@ def main() -> None:
     ap.add_argument("--double-share", type=float, default=0.0,
                     help="share of plates with one character written twice in a row, often II "
                          "(synth.plates.double_text: two thin bars side by side need a blank CTC column)")
+    ap.add_argument("--round-share", type=float, default=0.0,
+                    help="share of plates whose texts carry O and 0 together (synth.plates.round_text: "
+                         "an O told from a 0 by its width against the plate's digits)")
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     for s in tqdm(range(args.shards), desc="shards"):
@@ -74,7 +80,8 @@ def main() -> None:
         if not path.exists():  # resumable: existing shards are kept
             write_shard(path, args.per_shard, seed=args.seed * 100_000 + s, stack_share=args.stack_share,
                         lookalike_share=args.lookalike_share, unchecked_font_share=args.unchecked_font_share,
-                        die_font_share=args.die_font_share, double_share=args.double_share)
+                        die_font_share=args.die_font_share, double_share=args.double_share,
+                        round_share=args.round_share)
 
 
 if __name__ == "__main__":

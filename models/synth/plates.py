@@ -139,18 +139,28 @@ LOOKALIKE_LETTERS = "OQDITBEFSZG"
 LOOKALIKE_DIGITS = "0185260"
 
 
-def lookalike_text(rng: np.random.Generator, share: float = 0.4) -> str:
+def lookalike_text(rng: np.random.Generator, share: float = 0.4, letters: str = LOOKALIKE_LETTERS,
+                   digits: str = LOOKALIKE_DIGITS) -> str:
     """A plate text in a common US format (as `random_text`) whose letters and digits are each, with
-    probability `share`, drawn from the look-alike sets; at least one look-alike letter when it has letters."""
+    probability `share`, drawn from the look-alike sets (`letters`, `digits`); at least one look-alike
+    letter when it has letters."""
     text = list(random_text(rng))
-    letters = [i for i, ch in enumerate(text) if ch.isalpha()]
+    at = [i for i, ch in enumerate(text) if ch.isalpha()]
     for i, ch in enumerate(text):
         if rng.random() < share:
-            pool = LOOKALIKE_LETTERS if ch.isalpha() else LOOKALIKE_DIGITS
+            pool = letters if ch.isalpha() else digits
             text[i] = pool[rng.integers(len(pool))]
-    if letters and not any(text[i] in LOOKALIKE_LETTERS for i in letters):
-        text[letters[rng.integers(len(letters))]] = LOOKALIKE_LETTERS[rng.integers(len(LOOKALIKE_LETTERS))]
+    if at and not any(text[i] in letters for i in at):
+        text[at[rng.integers(len(at))]] = letters[rng.integers(len(letters))]
     return "".join(text)
+
+
+def round_text(rng: np.random.Generator, share: float = 0.35) -> str:
+    """A look-alike text of O and 0 alone: every text with letters has an O, often beside a 0. The OCR
+    under-calls O (its serials draw O a fifth as often as other letters, as US states issue them), so a
+    vanity O in a font that draws it only a little wider than its 0 is read 0; plates that carry both
+    teach the width against the plate's own digits (`gen --round-share`)."""
+    return lookalike_text(rng, share, letters="O", digits="0")
 
 
 # Two like characters side by side need a blank CTC column between them; two thin bars (II) sit so close
