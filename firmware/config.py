@@ -202,13 +202,6 @@ class PipelineConfig(Section):
         1, ge=-1, le=64,
         description="plates whose box comes this close to the frame's edge are cut by it and not voted on "
                     "(-1: vote on every plate)")
-    fuse_frames: int = Field(
-        8, ge=0, le=32,
-        description="at the end of a pass, the plate in this many of its nearest frames is aligned, averaged and "
-                    "read once more, one more voter (recognition.fusion; 0: off)")
-    fuse_weight: float = Field(
-        1.0, ge=0, le=10,
-        description="the fused read's vote, as a multiple of the votes of the frames it was made from")
     jpeg_quality: int = Field(85, ge=30, le=100)
 
 

@@ -28,7 +28,7 @@ import numpy as np
 
 from drivers.camera.base import Frame
 from firmware.records import Candidate, Direction, PlateRead, PlateResult
-from firmware.recognition import fusion, glyphs
+from firmware.recognition import glyphs
 
 log = logging.getLogger(__name__)
 
@@ -111,7 +111,6 @@ class Track:
     shots: list[_Shot] = field(default_factory=list)
     rounds: deque = field(default_factory=lambda: deque(maxlen=ROUND_FRAMES))  # (read, its O/0 glyph widths)
     truth: dict[str, int] = field(default_factory=lambda: defaultdict(int))
-    views: list[tuple[float, float, fusion.View]] = field(default_factory=list)  # (width, vote weight, view), widest first
     emitted: bool = False
 
     @property
@@ -136,17 +135,11 @@ class Track:
         return max(self.votes.values()) / self.weight if self.votes and self.weight > 0 else 0.0
 
 
-Reader = Callable[[np.ndarray, list[tuple[int, int, int, int]]], list[PlateResult]]
-
-
 class Tracker:
     """Feed every frame's PlateResults to `update`; it returns the reads of vehicles that left."""
 
-    def __init__(self, cfg: Any, clock_synced: Callable[[], bool] = lambda: True, jpeg_quality: int | None = None,
-                 reader: Reader | None = None) -> None:
+    def __init__(self, cfg: Any, clock_synced: Callable[[], bool] = lambda: True, jpeg_quality: int | None = None) -> None:
         self.cfg = cfg  # firmware.config.PipelineConfig
-        self.reader = reader  # reads the fused plate of a pass (Recognizer.read_boxes); None: no fusion
-        self.fused = 0  # passes whose nearest frames were fused and read
         self.clock_synced = clock_synced
         self.jpeg_quality = jpeg_quality or cfg.jpeg_quality
         self.tracks: list[Track] = []
@@ -283,11 +276,6 @@ class Tracker:
                 k.votes[c.plate] += weight * float(c.confidence)
         if r.round_widths:
             k.rounds.append((r.plate, r.round_widths))
-        keep = self.cfg.fuse_frames if self.reader is not None else 0
-        if keep and (len(k.views) < keep or w > k.views[-1][0]):
-            k.views.append((float(w), weight, fusion.cut_view(frame.image, r.box)))
-            k.views.sort(key=lambda v: -v[0])
-            del k.views[keep:]
         k.widths.append((t, float(w), y + h / 2))
         if len(k.widths) > 64:
             del k.widths[1:-32]  # keep the first and the recent ones for the direction
@@ -326,7 +314,6 @@ class Tracker:
         if not k.votes or k.frames < self.cfg.min_frames:
             self.discarded += 1
             return None
-        self._vote_fused(k)
         ranked = self._settle_rounds(k, sorted(k.votes.items(), key=lambda kv: -kv[1]))
         text, score = ranked[0]
         confidence = min(1.0, score / k.weight)
@@ -354,30 +341,6 @@ class Tracker:
             frames=k.frames,
             ground_truth=truth or None,
         )
-
-    def _vote_fused(self, k: Track) -> None:
-        """The pass's nearest views fused into one plate image (recognition.fusion) and read: its
-        candidates vote with `fuse_weight` times the votes of the frames it was made from. Frames
-        that split between two readings of the same pixels (O or 0, a thin I kept or lost) are
-        outvoted by a read of the averaged pixels, where the noise that split them is gone."""
-        views, k.views = k.views, []
-        made = fusion.fuse([v for _, _, v in views]) if self.reader is not None else None
-        if made is None:
-            return
-        try:
-            (r,) = self.reader(made.image, [made.box])
-        except ValueError as e:  # a view the reader cannot take: the frames' votes stand
-            log.warning("track %d: fused plate not read: %s", k.tid, e)
-            return
-        self.fused += 1
-        if not r.plate:
-            return
-        weight = self.cfg.fuse_weight * sum(wt for _, wt, _ in views)
-        k.weight += weight
-        for c in r.candidates or [Candidate(r.plate, r.confidence)]:
-            if c.plate:
-                k.votes[c.plate] += weight * float(c.confidence)
-        log.debug("track %d: %d of %d views fused, read %s at %.2f", k.tid, made.views, len(views), r.plate, r.confidence)
 
     def _repeat(self, k: Track, text: str, direction: Direction) -> bool:
         """Whether this pass is a read made already: the same text, the same direction (or one of them

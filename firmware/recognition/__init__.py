@@ -325,16 +325,6 @@ class Recognizer:
         self.last_timings = {"detect_ms": (t1 - t0) * 1e3, "ocr_ms": (t2 - t1) * 1e3}
         return results
 
-    def read_boxes(self, frame: np.ndarray, boxes: list[tuple[int, int, int, int]]) -> list[PlateResult]:
-        """The plates at `boxes` in `frame`, read as `candidates` reads what the detector finds (the
-        crop margin, the second look's wide view from the frame), without detecting: the tracker's
-        fused plate image (recognition.fusion), whose box it knows."""
-        frame = check_image(frame)
-        dets = [detect.Detection(tuple(int(v) for v in b), 1.0) for b in boxes]
-        crops = [plate_crop(frame, d, self.cfg.crop_margin) for d in dets]
-        margin = self.cfg.crop_margin + WIDE_LOOK_MARGIN
-        return self._read(crops, [d.box for d in dets], [1.0] * len(dets), lambda k: plate_crop(frame, dets[k], margin))
-
     def keeps(self, r: PlateResult) -> bool:
         """Whether a read candidate is a plate: it reads as something, at `min_read_confidence`,
         from the band's floor up, passes the verification band, and (with the US format rules) is
