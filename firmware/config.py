@@ -202,6 +202,10 @@ class PipelineConfig(Section):
         1, ge=-1, le=64,
         description="plates whose box comes this close to the frame's edge are cut by it and not voted on "
                     "(-1: vote on every plate)")
+    fuse_frames: int = Field(
+        8, ge=0, le=32,
+        description="a pass whose vote is split between O and 0 has the plate in this many of its nearest frames "
+                    "aligned and averaged, and the glyphs measured once on that (recognition.fusion; 0: off)")
     jpeg_quality: int = Field(85, ge=30, le=100)
 
 

@@ -28,7 +28,7 @@ import numpy as np
 
 from drivers.camera.base import Frame
 from firmware.records import Candidate, Direction, PlateRead, PlateResult
-from firmware.recognition import glyphs
+from firmware.recognition import fusion, glyphs
 
 log = logging.getLogger(__name__)
 
@@ -111,6 +111,7 @@ class Track:
     shots: list[_Shot] = field(default_factory=list)
     rounds: deque = field(default_factory=lambda: deque(maxlen=ROUND_FRAMES))  # (read, its O/0 glyph widths)
     truth: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    views: list[tuple[float, fusion.View]] = field(default_factory=list)  # (width, view): the nearest, widest first
     emitted: bool = False
 
     @property
@@ -135,11 +136,23 @@ class Track:
         return max(self.votes.values()) / self.weight if self.votes and self.weight > 0 else 0.0
 
 
+# measures the O and 0 glyphs of a text on a plate image at a box (Recognizer.round_ratios)
+RoundMeasure = Callable[[np.ndarray, tuple[int, int, int, int], str], dict[int, float]]
+
+
+def round_twins(a: str, b: str) -> bool:
+    """Two texts that differ, and only where one reads O and the other 0."""
+    return len(a) == len(b) and a != b and all(x == y or {x, y} == {"O", "0"} for x, y in zip(a, b))
+
+
 class Tracker:
     """Feed every frame's PlateResults to `update`; it returns the reads of vehicles that left."""
 
-    def __init__(self, cfg: Any, clock_synced: Callable[[], bool] = lambda: True, jpeg_quality: int | None = None) -> None:
+    def __init__(self, cfg: Any, clock_synced: Callable[[], bool] = lambda: True, jpeg_quality: int | None = None,
+                 measure: RoundMeasure | None = None) -> None:
         self.cfg = cfg  # firmware.config.PipelineConfig
+        self.measure = measure  # measures O/0 glyphs on a pass's fused plate; None: no fusion
+        self.fused = 0  # passes whose nearest frames were fused to settle O against 0
         self.clock_synced = clock_synced
         self.jpeg_quality = jpeg_quality or cfg.jpeg_quality
         self.tracks: list[Track] = []
@@ -276,6 +289,11 @@ class Tracker:
                 k.votes[c.plate] += weight * float(c.confidence)
         if r.round_widths:
             k.rounds.append((r.plate, r.round_widths))
+        keep = self.cfg.fuse_frames if self.measure is not None else 0
+        if keep and (len(k.views) < keep or w > k.views[-1][0]):
+            k.views.append((float(w), fusion.cut_view(frame.image, r.box)))
+            k.views.sort(key=lambda v: -v[0])
+            del k.views[keep:]
         k.widths.append((t, float(w), y + h / 2))
         if len(k.widths) > 64:
             del k.widths[1:-32]  # keep the first and the recent ones for the direction
@@ -314,7 +332,8 @@ class Tracker:
         if not k.votes or k.frames < self.cfg.min_frames:
             self.discarded += 1
             return None
-        ranked = self._settle_rounds(k, sorted(k.votes.items(), key=lambda kv: -kv[1]))
+        ranked = sorted(k.votes.items(), key=lambda kv: -kv[1])
+        ranked = self._settle_fused(k, ranked) or self._settle_rounds(k, ranked)
         text, score = ranked[0]
         confidence = min(1.0, score / k.weight)
         if confidence < self.cfg.min_confidence:
@@ -357,6 +376,42 @@ class Tracker:
         self.repeats += 1
         log.info("track %d is %s again, %.1f s after its read: no second read", k.tid, text, k.first_t - seen[0])
         return True
+
+    def _settle_fused(self, k: Track, ranked: list[tuple[str, float]]) -> list[tuple[str, float]] | None:
+        """The vote with O against 0 settled on the pass's fused plate, or None (not asked, or no answer).
+
+        Asked only where the second or third text is the leader's O/0 twin (`round_twins`): the nearest
+        views are aligned and averaged (recognition.fusion) and each O or 0 of the leader measured once
+        on that (`glyphs.fused_say`: wide is O, narrow is 0). Frame by frame the widths are noisy (the
+        pooled rule below dares only O -> 0); on the fused plate an O of the fonts that issue one
+        measures 1.3-1.4 times the plate's digits and a 0 about 1.0. The text the measures spell, where
+        some frame voted for it, takes the leader's place and score."""
+        views, k.views = k.views, []
+        if self.measure is None or len(ranked) < 2:
+            return None
+        lead = ranked[0][0]
+        if not any(round_twins(lead, t) for t, _ in ranked[1:3]):
+            return None
+        made = fusion.fuse([v for _, v in views])
+        if made is None:
+            return None
+        try:
+            ratios = self.measure(made.image, made.box, lead)
+        except ValueError as e:  # an image the measure cannot take: the frames' vote stands
+            log.warning("track %d: fused plate not measured: %s", k.tid, e)
+            return None
+        self.fused += 1
+        said = list(lead)
+        for i, v in ratios.items():
+            said[i] = glyphs.fused_say(v) or said[i]
+        text = "".join(said)
+        log.debug("track %d: %d views fused, O/0 of %s measured %s: %s", k.tid, made.views, lead, ratios, text)
+        if text == lead or text not in k.votes:
+            return None
+        scores = dict(ranked)  # every voted text
+        top = scores.pop(text)
+        scores[lead], top = top, scores[lead]  # the two trade places and scores
+        return [(text, top)] + sorted(scores.items(), key=lambda kv: -kv[1])
 
     @staticmethod
     def _settle_rounds(k: Track, ranked: list[tuple[str, float]]) -> list[tuple[str, float]]:

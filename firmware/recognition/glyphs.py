@@ -29,6 +29,10 @@ MERGED = 1.7  # wider than this the glyph has run into a neighbour or a frame: n
 # ROUND_NARROW times the plate's digits is a 0 (simulated road, four seeds: 0s at medians 0.64-1.07 with
 # outliers up to 1.9, Os at 1.29-1.43 and one run into its neighbours at 1.0)
 ROUND_NARROW = 0.9
+# measured once on a vehicle's nearest frames aligned and averaged (recognition.fusion), an O/0 glyph this
+# many times the plate's digits or wider (up to MERGED) is an O (simulated road, eight seeds, 0.7.0: Os at
+# 1.30-1.40 and one at 1.15; 0s at 0.9-1.07, four at 1.10-1.21 and one run into the plate's edge at 1.46)
+FUSED_WIDE = 1.25
 ALT_SHARE = 0.1  # the O reading must hold at least this share of the top read's probability
 SCALE = 2  # glyphs are measured on the crop resized to SCALE times the OCR input
 DIGITS = "023456789"  # digits whose width is the plate's digit width (1 is narrow in most fonts)
@@ -168,6 +172,14 @@ def round_widths(crop: np.ndarray, probs: np.ndarray, plate: str, measured: Glyp
     if not at:
         return {}
     return {i: round(v, 3) for i, v in (measured or Glyphs(crop, probs)).ratios(plate, at).items()}
+
+
+def fused_say(ratio: float) -> str | None:
+    """What one glyph measured on a vehicle's fused plate says: "O" (FUSED_WIDE to MERGED times the
+    plate's digits), "0" (ROUND_NARROW or less) or nothing (between, or merged into a neighbour)."""
+    if FUSED_WIDE <= ratio <= MERGED:
+        return "O"
+    return "0" if ratio <= ROUND_NARROW else None
 
 
 def pooled_choice(leader: str, alt: str, seen: list[tuple[str, dict[int, float]]], min_frames: int) -> bool:
