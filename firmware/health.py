@@ -60,6 +60,7 @@ class Health:
         self.frames_dropped = 0  # queue full: we could not keep up
         self.reads = 0
         self.reads_repeated = 0  # vehicle passes that were a read made already (tracking.Tracker.repeats)
+        self.passes_fused = 0  # passes whose O against 0 was measured on their fused plate (Tracker.fused)
         self.errors = 0
         self._latency: deque[float] = deque(maxlen=latency_window)
         self._read_times: deque[float] = deque()
@@ -114,6 +115,7 @@ class Health:
                 "frames_dropped": self.frames_dropped,
                 "reads_total": self.reads,
                 "reads_repeated": self.reads_repeated,
+                "passes_fused": self.passes_fused,
                 "errors": self.errors,
             }
         try:

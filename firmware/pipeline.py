@@ -91,7 +91,7 @@ class Pipeline:
         self.error: BaseException | None = None
         self.heartbeat = time.monotonic()
         self._threads: list[threading.Thread] = []
-        self._repeats = tracker.repeats  # of the tracker's repeat count, what health has been told
+        self._told = self._tracker_counts()  # of the tracker's counts, what health has been told
 
     # -- one frame (also used directly, single-threaded, by tests and `simulate`) ---------
     def step(self, frame: Frame) -> list[PlateRead]:
@@ -121,10 +121,17 @@ class Pipeline:
         self._deliver(reads)
         return reads
 
+    def _tracker_counts(self) -> dict[str, int]:
+        """The tracker's running counts, by their health names: passes it knew for a read made already
+        (no read, but counted) and passes whose O against 0 it measured on a fused plate."""
+        return {"reads_repeated": self.tracker.repeats, "passes_fused": getattr(self.tracker, "fused", 0)}
+
     def _deliver(self, reads: list[PlateRead]) -> None:
-        repeats, self._repeats = self.tracker.repeats - self._repeats, self.tracker.repeats
-        if repeats > 0:  # passes the tracker knew for a read made already: no read, but counted
-            self.health.count("reads_repeated", repeats)
+        now = self._tracker_counts()
+        for name, n in now.items():
+            if n > self._told[name]:
+                self.health.count(name, n - self._told[name])
+        self._told = now
         for r in reads:
             self.health.read_made()
             if self.on_read is not None:

@@ -12,6 +12,8 @@ import pytest
 
 from drivers.camera.base import Frame
 from firmware.config import PipelineConfig, RecognitionConfig
+from firmware.health import Health
+from firmware.pipeline import Pipeline
 from firmware.recognition import Recognizer, fusion, glyphs
 from firmware.records import Candidate, PlateResult
 from firmware.tracking import Tracker, round_twins
@@ -131,8 +133,12 @@ def test_a_pass_split_between_o_and_0_is_settled_on_its_fused_plate(truth, misre
     (without,) = run(Tracker(PipelineConfig()))
     assert without.plate == misread
     tracker = Tracker(PipelineConfig(fuse_frames=8), measure=measure)
+    health = Health(".", clock=lambda: True)
+    pipe = Pipeline(None, rec, tracker, PipelineConfig(), health)
     (settled,) = run(tracker)
     assert settled.plate == truth and tracker.fused == 1 and calls == [misread]
+    pipe._deliver([])
+    assert health.snapshot()["passes_fused"] == 1  # in telemetry: each fusion costs a few hundred ms
     assert settled.candidates[1].plate == misread
     (off,) = run(Tracker(PipelineConfig(fuse_frames=0), measure=measure))
     assert off.plate == misread and len(calls) == 1
