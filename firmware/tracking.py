@@ -136,8 +136,8 @@ class Track:
         return max(self.votes.values()) / self.weight if self.votes and self.weight > 0 else 0.0
 
 
-# measures the O and 0 glyphs of a text on a plate image at a box, and against what (Recognizer.round_ratios)
-RoundMeasure = Callable[[np.ndarray, tuple[int, int, int, int], str], tuple[dict[int, float], str]]
+# measures the O and 0 glyphs of a text on a plate image at a box (Recognizer.round_ratios)
+RoundMeasure = Callable[[np.ndarray, tuple[int, int, int, int], str], dict[int, float]]
 
 
 def round_twins(a: str, b: str) -> bool:
@@ -382,8 +382,7 @@ class Tracker:
 
         Asked only where the second or third text is the leader's O/0 twin (`round_twins`): the nearest
         views are aligned and averaged (recognition.fusion) and each O or 0 of the leader measured once
-        on that, against the plate's digits or, lacking them, its letters (`glyphs.fused_say`: wide is O,
-        narrow is 0). Frame by frame the widths are noisy (the
+        on that (`glyphs.fused_say`: wide is O, narrow is 0). Frame by frame the widths are noisy (the
         pooled rule below dares only O -> 0); on the fused plate an O of the fonts that issue one
         measures 1.3-1.4 times the plate's digits and a 0 about 1.0. The text the measures spell, where
         some frame voted for it, takes the leader's place and score."""
@@ -397,17 +396,16 @@ class Tracker:
         if made is None:
             return None
         try:
-            ratios, against = self.measure(made.image, made.box, lead)
+            ratios = self.measure(made.image, made.box, lead)
         except ValueError as e:  # an image the measure cannot take: the frames' vote stands
             log.warning("track %d: fused plate not measured: %s", k.tid, e)
             return None
         self.fused += 1
         said = list(lead)
         for i, v in ratios.items():
-            said[i] = glyphs.fused_say(v, against) or said[i]
+            said[i] = glyphs.fused_say(v) or said[i]
         text = "".join(said)
-        log.debug("track %d: %d views fused, O/0 of %s measured %s against its %s: %s", k.tid, made.views, lead,
-                  ratios, against, text)
+        log.debug("track %d: %d views fused, O/0 of %s measured %s: %s", k.tid, made.views, lead, ratios, text)
         if text == lead or text not in k.votes:
             return None
         scores = dict(ranked)  # every voted text

@@ -325,16 +325,15 @@ class Recognizer:
         self.last_timings = {"detect_ms": (t1 - t0) * 1e3, "ocr_ms": (t2 - t1) * 1e3}
         return results
 
-    def round_ratios(self, image: np.ndarray, box: tuple[int, int, int, int], plate: str) -> tuple[dict[int, float], str]:
+    def round_ratios(self, image: np.ndarray, box: tuple[int, int, int, int], plate: str) -> dict[int, float]:
         """Each O or 0 of `plate` (by position) in the plate at `box` of `image`, its glyph's width over
-        the plate's other digits or, lacking them, its letters (`glyphs.fused_ratios`), cut as `candidates`
-        cuts a plate: what the tracker measures on a vehicle's fused plate (recognition.fusion) to settle
-        O against 0."""
+        the plate's other digits (`glyphs.round_widths`), cut as `candidates` cuts a plate: what the
+        tracker measures on a vehicle's fused plate (recognition.fusion) to settle O against 0."""
         image = check_image(image)
         crop = plate_crop(image, detect.Detection(tuple(int(v) for v in box), 1.0), self.cfg.crop_margin)
         if crop.shape[0] < 4 or crop.shape[1] < 8:
-            return {}, "digits"
-        return glyphs.fused_ratios(crop, self._probs([crop])[0], plate)
+            return {}
+        return glyphs.round_widths(crop, self._probs([crop])[0], plate)
 
     def keeps(self, r: PlateResult) -> bool:
         """Whether a read candidate is a plate: it reads as something, at `min_read_confidence`,

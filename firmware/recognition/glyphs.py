@@ -33,12 +33,6 @@ ROUND_NARROW = 0.9
 # many times the plate's digits or wider (up to MERGED) is an O (simulated road, eight seeds, 0.7.0: Os at
 # 1.30-1.40 and one at 1.15; 0s at 0.9-1.07, four at 1.10-1.21 and one run into the plate's edge at 1.46)
 FUSED_WIDE = 1.25
-# on a plate with no other digit to measure against (UC0ZN, YIOJ0I), its letters of middling width: in the
-# plate fonts that tell O from 0 (synth.plates' font check; states that issue O use such dies), O is 0.96-1.22
-# times their median width, so a glyph FUSED_LETTERS_0 times them or narrower is no O. Not the other way:
-# a 0 in a font that issues no O may be as wide as anything (UC0ZN drawn in one font measured 1.35)
-LETTERS_REF = "ABCDEFGHKLNPRSTUVXYZ"  # not I, J (narrow), M, W (wide), O, Q (the glyphs in question)
-FUSED_LETTERS_0 = 0.93
 ALT_SHARE = 0.1  # the O reading must hold at least this share of the top read's probability
 SCALE = 2  # glyphs are measured on the crop resized to SCALE times the OCR input
 DIGITS = "023456789"  # digits whose width is the plate's digit width (1 is narrow in most fonts)
@@ -128,17 +122,17 @@ class Glyphs:
     def widths(self) -> list[int | None]:
         return glyph_widths(self.crop, self.cols, self.probs.shape[0])
 
-    def ratios(self, plate: str, at: list[int], against: str = DIGITS) -> dict[int, float]:
+    def ratios(self, plate: str, at: list[int]) -> dict[int, float]:
         """Each glyph at the positions `at` of `plate` with its width over the median width of the plate's
-        other characters in `against` (the digits 2-9 and 0, not at `at`), where both are measured; none
-        when the greedy path does not have the read's length (its glyphs cannot be placed)."""
+        other digits (2-9 and 0, not at `at`), where both are measured; none when the greedy path does not
+        have the read's length (its glyphs cannot be placed)."""
         if len(self.cols) != len(plate):
             return {}
-        ref = [v for j, v in enumerate(self.widths) if v is not None and j not in at and plate[j] in against]
+        ref = [v for j, v in enumerate(self.widths) if v is not None and j not in at and plate[j] in DIGITS]
         if not ref:
             return {}
-        unit = float(np.median(ref))
-        return {i: self.widths[i] / unit for i in at if self.widths[i] is not None}
+        digit = float(np.median(ref))
+        return {i: self.widths[i] / digit for i in at if self.widths[i] is not None}
 
 
 def prefer_wide_o(crop: np.ndarray, probs: np.ndarray, reading: ocr.Reading,
@@ -180,26 +174,9 @@ def round_widths(crop: np.ndarray, probs: np.ndarray, plate: str, measured: Glyp
     return {i: round(v, 3) for i, v in (measured or Glyphs(crop, probs)).ratios(plate, at).items()}
 
 
-def fused_ratios(crop: np.ndarray, probs: np.ndarray, plate: str) -> tuple[dict[int, float], str]:
-    """Each O or 0 of `plate` on a vehicle's fused plate, its width over the plate's other digits, or,
-    where it has none measured, over its letters of middling width (LETTERS_REF); and which it was
-    measured against ("digits" or "letters")."""
-    at = [i for i, ch in enumerate(plate) if ch in "O0"]
-    if not at:
-        return {}, "digits"
-    g = Glyphs(crop, probs)
-    found = g.ratios(plate, at)
-    if found:
-        return {i: round(v, 3) for i, v in found.items()}, "digits"
-    return {i: round(v, 3) for i, v in g.ratios(plate, at, LETTERS_REF).items()}, "letters"
-
-
-def fused_say(ratio: float, against: str = "digits") -> str | None:
+def fused_say(ratio: float) -> str | None:
     """What one glyph measured on a vehicle's fused plate says: "O" (FUSED_WIDE to MERGED times the
-    plate's digits), "0" (ROUND_NARROW times the digits or less, FUSED_LETTERS_0 times its letters or
-    less) or nothing (between, merged into a neighbour, or wide against letters only)."""
-    if against == "letters":
-        return "0" if ratio <= FUSED_LETTERS_0 else None
+    plate's digits), "0" (ROUND_NARROW or less) or nothing (between, or merged into a neighbour)."""
     if FUSED_WIDE <= ratio <= MERGED:
         return "O"
     return "0" if ratio <= ROUND_NARROW else None
