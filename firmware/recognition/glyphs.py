@@ -30,8 +30,9 @@ MERGED = 1.7  # wider than this the glyph has run into a neighbour or a frame: n
 # outliers up to 1.9, Os at 1.29-1.43 and one run into its neighbours at 1.0)
 ROUND_NARROW = 0.9
 # measured once on a vehicle's nearest frames aligned and averaged (recognition.fusion), an O/0 glyph this
-# many times the plate's digits or wider (up to MERGED) is an O (simulated road, eight seeds, 0.7.0: Os at
-# 1.30-1.40 and one at 1.15; 0s at 0.9-1.07, four at 1.10-1.21 and one run into the plate's edge at 1.46)
+# many times the plate's digits or wider (up to MERGED) is an O (simulated road, eight runs of six seeds by day
+# and two by night: Os at 1.30-1.40 and one at 1.15; 0s at 0.9-1.07, four at 1.10-1.21 and one run into a
+# smudge at 1.46)
 FUSED_WIDE = 1.25
 ALT_SHARE = 0.1  # the O reading must hold at least this share of the top read's probability
 SCALE = 2  # glyphs are measured on the crop resized to SCALE times the OCR input
