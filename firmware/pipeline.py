@@ -124,7 +124,7 @@ class Pipeline:
     def _tracker_counts(self) -> dict[str, int]:
         """The tracker's running counts, by their health names: passes it knew for a read made already
         (no read, but counted) and passes whose O against 0 it measured on a fused plate."""
-        return {"reads_repeated": self.tracker.repeats, "passes_fused": getattr(self.tracker, "fused", 0)}
+        return {"reads_repeated": self.tracker.repeats, "passes_fused": self.tracker.fused}
 
     def _deliver(self, reads: list[PlateRead]) -> None:
         now = self._tracker_counts()

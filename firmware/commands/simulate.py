@@ -64,8 +64,8 @@ def simulate(cfg: Any, vehicles: int, on_read: Callable[[dict[str, Any]], None] 
                 "first_seen": read.first_seen.isoformat(), "last_seen": read.last_seen.isoformat(),
             })
 
-    pipe = Pipeline(cam, recognizer, Tracker(cfg.pipeline, clock_synced=lambda: True, measure=recognizer.round_ratios), cfg.pipeline, health,
-                    on_read=collect, illuminator=ill)
+    tracker = Tracker(cfg.pipeline, clock_synced=lambda: True, measure=recognizer.round_ratios)
+    pipe = Pipeline(cam, recognizer, tracker, cfg.pipeline, health, on_read=collect, illuminator=ill)
     t0 = time.perf_counter()
     frames = 0
     try:
