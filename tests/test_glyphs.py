@@ -184,9 +184,23 @@ def test_round_widths_measure_each_o_and_0_against_the_plates_other_digits() -> 
     assert set(widths) == {1, 2}
     assert widths[1] >= 1.25 and 0.85 <= widths[2] <= 1.15, widths  # Liberation Sans: O 1.48 times as wide as 0
     assert glyphs.round_widths(crop, probs_for("5O03", cols), "5X13") == {}  # no O or 0 read
-    assert glyphs.round_widths(crop, probs_for("5O03", cols), "5O3") == {}  # the path must place every glyph
     crop, cols = drawn("ABO", face)
     assert glyphs.round_widths(crop, probs_for("ABO", cols), "ABO") == {}  # no digit to measure it against
+
+
+def test_a_glyph_the_greedy_path_drops_is_placed_by_aligning_the_read() -> None:
+    """Where the greedy path reads another length than the vote (its 0 too faint to beat the blank), the
+    vote's text forced onto the columns still places each glyph, and the O and 0 are measured."""
+    face = font("LiberationSans-Bold.ttf")
+    crop, cols = drawn("5O03", face)
+    p = probs_for("5O03", cols)
+    t = int(round(cols[2]))
+    p[t, ocr.PAD], p[t, ocr.CHARSET.index("0")] = 0.6, 0.4
+    assert "".join(ch for ch, _ in glyphs.columns(p)) == "5O3"
+    assert [int(round(c)) for _, c in glyphs.aligned(p, "5O03")] == [int(round(c)) for c in cols]
+    widths = glyphs.round_widths(crop, p, "5O03")
+    assert widths[1] >= 1.25 and 0.85 <= widths[2] <= 1.15, widths
+    assert glyphs.aligned(p, "") == [] and glyphs.aligned(p[:3], "5O03") == []  # nothing, or too few columns
 
 
 def test_pooled_choice_needs_enough_frames_a_narrow_glyph_and_only_o_to_0() -> None:

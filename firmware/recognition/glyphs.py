@@ -53,6 +53,41 @@ def columns(probs: np.ndarray) -> list[tuple[str, float]]:
     return out
 
 
+def aligned(probs: np.ndarray, text: str) -> list[tuple[str, float]]:
+    """The columns of `text` forced onto the CTC probabilities (the Viterbi path through text's characters
+    with blanks between), each character with the centre of its columns: where the greedy path reads
+    another length than the vote's text (a glyph dropped or doubled), its glyphs are still placed.
+    Empty when the text cannot fit the columns."""
+    labels = [ocr.PAD]
+    for ch in text:
+        labels += [ocr.CHARSET.index(ch), ocr.PAD]
+    t_len, s_len = probs.shape[0], len(labels)
+    if not text or t_len < len(text):
+        return []
+    lp = np.log(np.clip(probs[:, labels], 1e-12, None))  # T x S
+    lab = np.array(labels)
+    skip = np.zeros(s_len, bool)  # s may come from s-2: a character after a blank, unless it repeats
+    skip[2:] = (lab[2:] != ocr.PAD) & (lab[2:] != lab[:-2])
+    score = np.full(s_len, -np.inf)
+    score[:2] = lp[0, :2]
+    back = np.zeros((t_len, s_len), np.int8)  # steps back: 0, 1 or 2 states
+    for t in range(1, t_len):
+        stay, one = score, np.concatenate(([-np.inf], score[:-1]))
+        two = np.where(skip, np.concatenate(([-np.inf, -np.inf], score[:-2])), -np.inf)
+        cand = np.stack([stay, one, two])
+        back[t] = cand.argmax(0)
+        score = cand.max(0) + lp[t]
+    s = s_len - 1 if s_len < 2 or score[-1] >= score[-2] else s_len - 2
+    if not np.isfinite(score[s]):
+        return []
+    spans: dict[int, list[int]] = {}
+    for t in range(t_len - 1, -1, -1):
+        if labels[s] != ocr.PAD:
+            spans.setdefault(s // 2, []).append(t)
+        s -= int(back[t, s])
+    return [(ch, (min(spans[i]) + max(spans[i])) / 2) for i, ch in enumerate(text)]
+
+
 def _components(crop: np.ndarray) -> list[np.ndarray]:
     """Connected components (x, y, w, h rows) of the crop resized to SCALE x the OCR input and binarised
     (Otsu) both ways round: dark ink on a light plate, then light ink on a dark one."""
@@ -123,17 +158,25 @@ class Glyphs:
     def widths(self) -> list[int | None]:
         return glyph_widths(self.crop, self.cols, self.probs.shape[0])
 
+    def widths_of(self, plate: str) -> list[int | None]:
+        """The glyph widths under `plate`'s characters: the greedy path's where it has the plate's length,
+        else those of the plate forced onto the columns (`aligned`)."""
+        if len(self.cols) == len(plate):
+            return self.widths
+        cols = aligned(self.probs, plate)
+        return glyph_widths(self.crop, cols, self.probs.shape[0]) if cols else []
+
     def ratios(self, plate: str, at: list[int]) -> dict[int, float]:
         """Each glyph at the positions `at` of `plate` with its width over the median width of the plate's
-        other digits (2-9 and 0, not at `at`), where both are measured; none when the greedy path does not
-        have the read's length (its glyphs cannot be placed)."""
-        if len(self.cols) != len(plate):
+        other digits (2-9 and 0, not at `at`), where both are measured."""
+        widths = self.widths_of(plate)
+        if not widths:
             return {}
-        ref = [v for j, v in enumerate(self.widths) if v is not None and j not in at and plate[j] in DIGITS]
+        ref = [v for j, v in enumerate(widths) if v is not None and j not in at and plate[j] in DIGITS]
         if not ref:
             return {}
         digit = float(np.median(ref))
-        return {i: self.widths[i] / digit for i in at if self.widths[i] is not None}
+        return {i: widths[i] / digit for i in at if widths[i] is not None}
 
 
 def prefer_wide_o(crop: np.ndarray, probs: np.ndarray, reading: ocr.Reading,
