@@ -354,6 +354,26 @@ def test_smear_blurs_along_the_road_or_lowers_the_resolution() -> None:
     assert max(widths) >= 3                                    # smeared, it has one
 
 
+def test_jpeg_loss_codes_the_crop_in_blocks_at_the_size_it_had_in_the_frame() -> None:
+    """Training's JPEG augmentation: same size and type, a crisp plate always comes out changed (scaled
+    down, coded, scaled back), a flat grey as it was."""
+    pytest.importorskip("torch")  # models.ocr.train imports it
+    from models.ocr.train import jpeg_loss
+
+    img = np.full((64, 128), 230, np.uint8)
+    for x in range(12, 116, 16):
+        img[14:50, x:x + 5] = 20  # upright strokes, as glyphs have
+    rng = np.random.default_rng(3)
+    errors = []
+    for _ in range(12):
+        out = jpeg_loss(rng, img)
+        assert out.shape == img.shape and out.dtype == np.uint8
+        errors.append(float(np.abs(out.astype(np.float32) - img).mean()))
+    assert min(errors) > 0.5  # always changed
+    flat = np.full((64, 128), 128, np.uint8)
+    assert np.abs(jpeg_loss(rng, flat).astype(np.int16) - 128).max() <= 2  # a flat grey codes to itself
+
+
 def test_packed_pools_give_the_split_or_every_us_plate_and_a_bad_pack_is_named(tmp_path) -> None:
     """`train --pools`: the pools of a --pack file, both halves of the US sets training with --all-us,
     the validation halves always apart; a file that is no pack stops with its name, no traceback."""

@@ -177,6 +177,20 @@ def smear(rng: np.random.Generator, img: np.ndarray) -> np.ndarray:
     return out
 
 
+def jpeg_loss(rng: np.random.Generator, img: np.ndarray) -> np.ndarray:
+    """A crop as a hard-compressed photo leaves it: the plate at the 56-160 px across it had in the
+    frame, JPEG-coded there at quality 15-60 (blocks the size of a stroke, ringing round the glyphs),
+    then scaled back to the OCR's size. At quality 25 the shipped pair read 6 % fewer scenes-ca
+    hold-out plates and a quarter fewer scenes-us-speed ones (benchmarks/scene_conditions.py)."""
+    h, w = img.shape
+    sw = int(rng.integers(56, 161))
+    sh = max(8, int(round(sw * h / w)))
+    small = cv2.resize(img, (sw, sh), interpolation=cv2.INTER_AREA)
+    ok, buf = cv2.imencode(".jpg", small, [cv2.IMWRITE_JPEG_QUALITY, int(rng.integers(15, 61))])
+    coded = cv2.imdecode(buf, cv2.IMREAD_GRAYSCALE) if ok else small
+    return cv2.resize(coded, (w, h), interpolation=cv2.INTER_LINEAR)
+
+
 def fit_shard(images: np.ndarray) -> np.ndarray:
     """Shard crops at the OCR's input size: shards rendered for another size are resized,
     so one set of rendered plates serves models of several input widths."""
@@ -191,12 +205,13 @@ class Mixer:
     def __init__(self, synth_dir: Path, real: list[tuple[np.ndarray, np.ndarray, float]], seed: int,
                  roll_share: float = 0.0, roll_deg: float = 18.0, smear_share: float = 0.0,
                  cuts: list[list[np.ndarray | None]] | None = None, reshuffle_share: float = 0.0,
-                 reshuffle_format: bool = False) -> None:
+                 reshuffle_format: bool = False, jpeg_share: float = 0.0) -> None:
         self.synth_dir = synth_dir
         self.real = real
         self.cuts, self.reshuffle_share = cuts, reshuffle_share  # per real pool, per crop (reshuffle.align)
         self.reshuffle_format = reshuffle_format
         self.roll_share, self.roll_deg, self.smear_share = roll_share, roll_deg, smear_share
+        self.jpeg_share = jpeg_share
         self.rng = np.random.default_rng(seed)
         self.synth_x = np.zeros((0, OCR_H, OCR_W), np.uint8)
         self.synth_y = np.zeros((0, SLOTS), np.int64)
@@ -235,6 +250,8 @@ class Mixer:
             labs += [self.synth_y[i] for i in idx]
         if self.smear_share:
             imgs = [smear(self.rng, im) if self.rng.random() < self.smear_share else im for im in imgs]
+        if self.jpeg_share:
+            imgs = [jpeg_loss(self.rng, im) if self.rng.random() < self.jpeg_share else im for im in imgs]
         if self.roll_share:
             imgs = [roll(self.rng, im, self.roll_deg) if self.rng.random() < self.roll_share else im for im in imgs]
         x = torch.from_numpy(np.stack(imgs)[:, None].astype(np.float32) / 255.0)
@@ -397,6 +414,8 @@ def main() -> None:
     ap.add_argument("--roll-deg", type=float, default=18.0, help="largest roll, degrees")
     ap.add_argument("--smear-share", type=float, default=0.0,
                     help="share of each batch shown motion-blurred or at low resolution (train.smear)")
+    ap.add_argument("--jpeg-share", type=float, default=0.0,
+                    help="share of each batch shown JPEG-coded at the size the plate had in the frame (train.jpeg_loss)")
     ap.add_argument("--reshuffle-share", type=float, default=0.0,
                     help="share of real crops shown with their characters reordered (models.ocr.reshuffle: real "
                          "glyphs in texts nobody registered; cut where --align-onnx reads the crop as labelled)")
@@ -457,7 +476,7 @@ def main() -> None:
         log.info("reshuffle: cuts by %s for %s of the real crops", aligner,
                  " / ".join(f"{sum(c is not None for c in cs)} of {len(cs)}" for cs in cuts))
     mixer = Mixer(args.synth, pools, args.seed, args.roll_share, args.roll_deg, args.smear_share,
-                  cuts, args.reshuffle_share, args.reshuffle_format)
+                  cuts, args.reshuffle_share, args.reshuffle_format, args.jpeg_share)
 
     device = torch.device(args.device)
     model = ARCHS[args.arch]()
