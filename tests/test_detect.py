@@ -525,8 +525,14 @@ def test_roll_passes_find_a_rolled_plate_level_and_leave_found_plates_alone():
     assert 10 < np.degrees(np.arctan2(-top[1], top[0])) < 30          # rolled up to the right, as pasted
     x, y, w, h = near[0].box
     assert x <= cx <= x + w and y <= cy <= y + h
+    here = lambda found: [d for d in found if 200 <= d.corners.mean(0)[0] <= 420 and 150 <= d.corners.mean(0)[1] <= 310]
     again = roll_passes(rec.detector, frame, rec.floor, [Detection((200, 150, 220, 160), 0.9)])  # found upright
-    assert not any(200 <= d.corners.mean(0)[0] <= 420 and 150 <= d.corners.mean(0)[1] <= 310 for d in again)
+    assert not here(again)
+    # found upright only weakly (under `sure`) and turned surely: read level too
+    weak = roll_passes(rec.detector, frame, rec.floor, [Detection((200, 150, 220, 160), 0.31)], sure=rec.threshold)
+    assert here(weak) and all(d.score >= rec.threshold for d in here(weak))
+    # where the turned pass is no surer than `sure` either, the upright box stands
+    assert not here(roll_passes(rec.detector, frame, rec.floor, [Detection((200, 150, 220, 160), 0.31)], sure=1.0))
 
 
 def test_stills_read_plates_rolled_in_the_photo_and_level_ones_as_before():

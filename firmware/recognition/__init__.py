@@ -176,7 +176,8 @@ class Recognizer:
                close_ups: bool | None = None) -> list[detect.Detection]:
         close_ups = self.close_ups if close_ups is None else close_ups
         return detect.find(self.detector, frame, self.threshold if threshold is None else threshold,
-                           self.cfg.nms_iou, self.cfg.max_plates, close_ups, self.roll_look, refined=close_ups)
+                           self.cfg.nms_iou, self.cfg.max_plates, close_ups, self.roll_look, refined=close_ups,
+                           sure=self.threshold)
 
     def _verified(self, r: PlateResult) -> bool:
         """A detection from the low band counts only when its crop reads like a plate.

@@ -250,6 +250,9 @@ def refine(model, frame: np.ndarray, found: list[Detection], threshold: float, n
 
 
 ROLL_PASS_DEGREES = (15.0, -15.0)  # the roll passes: the frame turned so that a plate rolled this far lies level
+# a plate found upright under the detector threshold is searched turned too where a turned pass finds it at the
+# threshold and this much higher (a level plate can score a little higher turned: docs/recognition.md)
+ROLL_PASS_GAIN = 0.1
 
 
 def _turned(frame: np.ndarray, deg: float, border: int = PAD_VALUE) -> tuple[np.ndarray, np.ndarray]:
@@ -266,15 +269,21 @@ def _turned(frame: np.ndarray, deg: float, border: int = PAD_VALUE) -> tuple[np.
 
 
 def roll_passes(model, frame: np.ndarray, threshold: float, found: list[Detection], nms_iou: float = 0.45,
-                max_plates: int = 16) -> list[Detection]:
+                max_plates: int = 16, sure: float = 0.0) -> list[Detection]:
     """Plates the upright pass missed because they are rolled: the detector's boxes are
     axis-aligned and it learnt plates rolled a few degrees, so a plate rolled 15 degrees in a
     photo is often not found (58 of 80 against 80 level: docs/recognition.md). The frame is
     turned by each of ROLL_PASS_DEGREES and searched again; a plate found there comes back with
     its four corners in the frame (so its crop is cut level) and its enclosing box, and only where
-    no detection of `found` is (a level plate found turned would come back as a slanted crop)."""
+    no detection of `found` is (a level plate found turned would come back as a slanted crop), unless
+    that one scored under `sure` and the turned pass scores the plate `sure` or more and ROLL_PASS_GAIN
+    over it: a plate rolled
+    8 degrees scores low upright and its axis-aligned crop reads unsure, while turned it is found
+    surely. Both reads then go on, and the surer is kept (`one_per_plate`)."""
     taken = np.asarray([(d.box[0], d.box[1], d.box[0] + d.box[2], d.box[1] + d.box[3]) for d in found],
                        np.float32).reshape(-1, 4)
+    weak = np.asarray([d.score < sure for d in found], bool)
+    upright = np.asarray([d.score for d in found], np.float32)
     grey = to_grey(frame)
     H, W = grey.shape
     in_h, in_w = DETECTOR_INPUT
@@ -298,14 +307,14 @@ def roll_passes(model, frame: np.ndarray, threshold: float, found: list[Detectio
                 continue
             cx, cy = corners.mean(0)
             inside = (taken[:, 0] <= cx) & (cx <= taken[:, 2]) & (taken[:, 1] <= cy) & (cy <= taken[:, 3])
-            if inside.any():
+            if (inside & ~(weak & (d.score >= sure) & (d.score >= upright + ROLL_PASS_GAIN))).any():
                 continue
             out.append(Detection((int(x0), int(y0), int(x1 - x0), int(y1 - y0)), d.score, corners.astype(np.float32)))
     return out
 
 
 def find(model, frame: np.ndarray, threshold: float, nms_iou: float = 0.45, max_plates: int = 16,
-         close_ups: bool = False, rolls: bool = False, refined: bool = False) -> list[Detection]:
+         close_ups: bool = False, rolls: bool = False, refined: bool = False, sure: float = 0.0) -> list[Detection]:
     """The plates a detector model (anything with the runtimes' `run(tensor) -> outputs`) finds in a frame.
 
     With `close_ups`, a second pass looks at the frame shrunk to half its fit: the detector
@@ -313,8 +322,8 @@ def find(model, frame: np.ndarray, threshold: float, nms_iou: float = 0.45, max_
     close-up photo) is found in pieces or not at all (docs/recognition.md). Only the plates that
     pass finds large (`CLOSE_UP_INPUT_PX` or more at full fit) are added; both passes' boxes of
     one plate are read, and `one_per_plate` keeps one read of it. With `rolls`, the frame turned
-    either way is searched for rolled plates the other passes missed (`roll_passes`, two more
-    detector passes: about 22 ms a photo here). With `refined`, each plate small in the detector's
+    either way is searched for rolled plates the other passes missed or found only below `sure`
+    (`roll_passes`, two more detector passes: about 22 ms a photo here). With `refined`, each plate small in the detector's
     input is found again in a window around it for a sharper box (`refine`).
     """
     tensor, lb = preprocess(frame)
@@ -326,7 +335,7 @@ def find(model, frame: np.ndarray, threshold: float, nms_iou: float = 0.45, max_
         min_w = CLOSE_UP_INPUT_PX / lb.scale  # frame pixels
         dets += [d for d in postprocess(model.run(tensor), zlb, threshold, nms_iou, max_plates) if d.box[2] >= min_w]
     if rolls:
-        dets += roll_passes(model, frame, threshold, dets, nms_iou, max_plates)
+        dets += roll_passes(model, frame, threshold, dets, nms_iou, max_plates, sure)
     dets = sorted(dets, key=lambda d: -d.score)[:max_plates]
     return refine(model, frame, dets, threshold, nms_iou) if refined else dets
 
