@@ -277,9 +277,8 @@ def roll_passes(model, frame: np.ndarray, threshold: float, found: list[Detectio
     its four corners in the frame (so its crop is cut level) and its enclosing box, and only where
     no detection of `found` is (a level plate found turned would come back as a slanted crop), unless
     that one scored under `sure` and the turned pass scores the plate `sure` or more and ROLL_PASS_GAIN
-    over it: a plate rolled
-    8 degrees scores low upright and its axis-aligned crop reads unsure, while turned it is found
-    surely. Both reads then go on, and the surer is kept (`one_per_plate`)."""
+    over it: a plate rolled 8 degrees scores low upright and its axis-aligned crop reads unsure, while
+    turned it is found surely. Both reads then go on, and the surer is kept (`one_per_plate`)."""
     taken = np.asarray([(d.box[0], d.box[1], d.box[0] + d.box[2], d.box[1] + d.box[3]) for d in found],
                        np.float32).reshape(-1, 4)
     weak = np.asarray([d.score < sure for d in found], bool)
@@ -323,8 +322,8 @@ def find(model, frame: np.ndarray, threshold: float, nms_iou: float = 0.45, max_
     pass finds large (`CLOSE_UP_INPUT_PX` or more at full fit) are added; both passes' boxes of
     one plate are read, and `one_per_plate` keeps one read of it. With `rolls`, the frame turned
     either way is searched for rolled plates the other passes missed or found only below `sure`
-    (`roll_passes`, two more detector passes: about 22 ms a photo here). With `refined`, each plate small in the detector's
-    input is found again in a window around it for a sharper box (`refine`).
+    (`roll_passes`, two more detector passes: about 22 ms a photo here). With `refined`, each plate
+    small in the detector's input is found again in a window around it for a sharper box (`refine`).
     """
     tensor, lb = preprocess(frame)
     dets = postprocess(model.run(tensor), lb, threshold, nms_iou, max_plates)

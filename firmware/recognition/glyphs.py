@@ -77,7 +77,7 @@ def aligned(probs: np.ndarray, text: str) -> list[tuple[str, float]]:
         cand = np.stack([stay, one, two])
         back[t] = cand.argmax(0)
         score = cand.max(0) + lp[t]
-    s = s_len - 1 if s_len < 2 or score[-1] >= score[-2] else s_len - 2
+    s = s_len - 1 if score[-1] >= score[-2] else s_len - 2  # the path ends on the last character or after it
     if not np.isfinite(score[s]):
         return []
     spans: dict[int, list[int]] = {}
