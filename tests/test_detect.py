@@ -231,6 +231,24 @@ def test_export_scales_boxes_by_the_framing_gain_and_matches_pytorch(tmp_path):
     np.testing.assert_allclose(np.exp(b1[:, 3] - b0[:, 3]), 0.8, rtol=1e-4)
 
 
+def test_rolled_training_scenes_box_their_turned_plates():
+    """Detector training's roll of a real scene: no turn leaves image and boxes as they were; a turn keeps a
+    dark plate inside the box that encloses it turned, and the box grows taller, as a rolled plate's does."""
+    from models.detector.data import rolled
+
+    img = np.full((240, 320), 200, np.uint8)
+    img[100:140, 100:220] = 30  # a level plate, 120 x 40
+    boxes = np.array([[100, 100, 220, 140]], np.float32)
+    same, b0 = rolled(np.random.default_rng(0), img, boxes, 0.0)
+    assert np.array_equal(same, img) and np.allclose(b0, boxes, atol=1e-3)
+    for seed in range(4):
+        out, b = rolled(np.random.default_rng(seed), img, boxes, 12.0)
+        x0, y0, x1, y1 = b[0]
+        ys, xs = np.nonzero(out < 100)
+        assert xs.min() >= x0 - 1 and xs.max() <= x1 + 1 and ys.min() >= y0 - 1 and ys.max() <= y1 + 1
+        assert y1 - y0 > 40  # a turned plate's enclosing box is taller than the plate
+
+
 def test_training_targets_peak_at_the_box_centre():
     from models.detector.data import gaussian_targets
 

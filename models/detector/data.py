@@ -126,12 +126,26 @@ def gaussian_targets(boxes: np.ndarray, out_hw: tuple[int, int]) -> tuple[np.nda
     return heat[None], reg, wt[None]
 
 
+def rolled(rng: np.random.Generator, img: np.ndarray, boxes: np.ndarray, max_deg: float) -> tuple[np.ndarray, np.ndarray]:
+    """A real scene turned by up to `max_deg` either way about its centre (a camera or a car rolled a few
+    degrees), its plates' boxes (x0, y0, x1, y1) become the boxes that enclose them turned: what the
+    detector is to find for a rolled plate. Scenes' plates are level; photos' are not."""
+    h, w = img.shape[:2]
+    m = cv2.getRotationMatrix2D((w / 2, h / 2), float(rng.uniform(-max_deg, max_deg)), 1.0)
+    out = cv2.warpAffine(img, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+    x0, y0, x1, y1 = boxes[:, 0], boxes[:, 1], boxes[:, 2], boxes[:, 3]
+    corners = np.stack([np.stack([x0, y0], 1), np.stack([x1, y0], 1), np.stack([x0, y1], 1), np.stack([x1, y1], 1)], 1)
+    moved = corners @ m[:, :2].T.astype(np.float32) + m[:, 2].astype(np.float32)  # N x 4 x 2
+    return out, np.concatenate([moved.min(1), moved.max(1)], 1).astype(np.float32)
+
+
 class TrainSampler:
     """Makes training crops (grey, detector-input scale) with their boxes."""
 
     def __init__(self, root: Path = DATASETS, crop: int = 320, log=print, max_width: float = 220.0,
-                 recess_share: float = 0.0) -> None:
+                 recess_share: float = 0.0, roll_share: float = 0.0, roll_deg: float = 10.0) -> None:
         self.crop = crop
+        self.roll_share, self.roll_deg = roll_share, roll_deg
         self.ro = load_scenes(root / "scenes-ro")
         ca_all = load_scenes(root / "scenes-ca")
         self.ca = [Scene(s.name, s.image, expand_ca(s.boxes)) for s in ca_all if ca_half(s.name) == "train"]
@@ -164,6 +178,8 @@ class TrainSampler:
         big = cv2.resize(img, (max(1, int(img.shape[1] * s)), max(1, int(img.shape[0] * s))),
                          interpolation=cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR)
         b = boxes * s
+        if len(b) and self.roll_share and rng.random() < self.roll_share:
+            big, b = rolled(rng, big, b, self.roll_deg)
         c = self.crop
         if len(b) and rng.random() < 0.85:
             t = b[int(rng.integers(len(b)))]

@@ -97,6 +97,9 @@ def main() -> int:
                     help="widest composite plate in detector-input pixels (close-ups need more)")
     ap.add_argument("--recess-share", type=float, default=0.0,
                     help="share of day composite plates set in a light recess or chrome surround")
+    ap.add_argument("--roll-share", type=float, default=0.0,
+                    help="share of real scene crops turned by up to --roll-deg, boxes enclosing the turned plates")
+    ap.add_argument("--roll-deg", type=float, default=10.0)
     args = ap.parse_args()
 
     torch.set_num_threads(args.threads)
@@ -134,7 +137,7 @@ def main() -> int:
 
     train_mode(net, frozen)
     sampler = TrainSampler(args.datasets, args.crop, log, max_width=args.max_width,
-                           recess_share=args.recess_share)
+                           recess_share=args.recess_share, roll_share=args.roll_share, roll_deg=args.roll_deg)
     sets = validation_sets(args.datasets)
     log(f"validation: " + ", ".join(f"{k} {len(v)}" for k, v in sets.items()))
 
