@@ -17,7 +17,6 @@ import argparse
 import json
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Callable
 
@@ -28,10 +27,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks import configured  # noqa: E402
 from benchmarks.eval_all import ROOT, ca_holdout_folder, linked_subset  # noqa: E402
-from firmware.evaluation import load_labels, matches  # noqa: E402
-from firmware.imageio import read_image  # noqa: E402
+from firmware.evaluation import Truth, evaluate  # noqa: E402
 from firmware.recognition import Recognizer  # noqa: E402
 from models import DATASETS  # noqa: E402
+from models.detector.data import turn_scene  # noqa: E402
 
 Box = tuple[int, int, int, int]
 Condition = Callable[[np.ndarray, list[Box], np.random.Generator], tuple[np.ndarray, list[Box]]]
@@ -48,18 +47,10 @@ def half(img, boxes, rng):
 
 
 def rolled(img, boxes, rng, degrees: float = 8.0):
-    """The camera rolled a few degrees (either way); boxes become the rotated boxes' bounds."""
-    h, w = img.shape[:2]
-    m = cv2.getRotationMatrix2D((w / 2, h / 2), float(rng.choice([-degrees, degrees])), 1.0)
-    out = cv2.warpAffine(img, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-    moved = []
-    for x, y, bw, bh in boxes:
-        pts = np.array([[x, y], [x + bw, y], [x, y + bh], [x + bw, y + bh]], np.float32)
-        p = pts @ m[:, :2].T + m[:, 2]
-        x0, y0 = p.min(0)
-        x1, y1 = p.max(0)
-        moved.append((int(x0), int(y0), int(x1 - x0), int(y1 - y0)))
-    return out, moved
+    """The camera rolled a few degrees (either way); boxes become the rotated boxes' bounds (`turn_scene`)."""
+    xyxy = np.float32([(x, y, x + w, y + h) for x, y, w, h in boxes]).reshape(-1, 4)
+    out, moved = turn_scene(img, xyxy, float(rng.choice([-degrees, degrees])), cv2.BORDER_REPLICATE)
+    return out, [(int(x0), int(y0), int(x1 - x0), int(y1 - y0)) for x0, y0, x1, y1 in moved]
 
 
 def dusk(img, boxes, rng):
@@ -96,33 +87,16 @@ CONDITIONS: dict[str, Condition] = {"as-is": as_is, "half": half, "rolled": roll
 
 def read_set(rec: Recognizer, folder: Path, cond: Condition, seed: int, limit: int | None,
              misses: list[dict] | None) -> dict:
-    """Exact reads and detections of one labelled scene folder under one condition."""
-    _, labels = load_labels(folder)
-    files = sorted(labels)[:limit] if limit else sorted(labels)
-    plates = exact = detected = false = 0
-    ms = []
-    for n, name in enumerate(files):
-        truths = labels[name]
-        img, boxes = cond(read_image(folder / name), [t.box for t in truths], np.random.default_rng(seed + n))
-        t0 = time.perf_counter()
-        preds = rec.read_frame(img)
-        ms.append((time.perf_counter() - t0) * 1e3)
-        used: set[int] = set()
-        for tr, box in zip(truths, boxes):
-            plates += 1
-            match = next((i for i, p in enumerate(preds) if i not in used and matches(p.box, box)), None)
-            if match is None:
-                if misses is not None:
-                    misses.append({"image": name, "truth": tr.plate, "found": False})
-                continue
-            used.add(match)
-            detected += 1
-            exact += preds[match].plate == tr.plate
-            if preds[match].plate != tr.plate and misses is not None:
-                misses.append({"image": name, "truth": tr.plate, "plate": preds[match].plate})
-        false += len(preds) - len(used)
-    return {"plates": plates, "exact": round(exact / max(plates, 1), 4), "detected": round(detected / max(plates, 1), 4),
-            "false_per_image": round(false / max(len(files), 1), 3), "ms_median": round(float(np.median(ms)), 1)}
+    """Exact reads and detections of one labelled scene folder under one condition (`evaluate`, each
+    image changed first; the n-th image's condition drawn from seed + n)."""
+    def transform(name: str, n: int, img: np.ndarray, truths: list[Truth]) -> tuple[np.ndarray, list[Truth]]:
+        out, boxes = cond(img, [t.box for t in truths], np.random.default_rng(seed + n))
+        return out, [Truth(b, t.plate) for b, t in zip(boxes, truths)]
+
+    s = evaluate(rec, folder, limit, progress=False, on_miss=misses.append if misses is not None else None,
+                 transform=transform)
+    return {"plates": s["plates"], "exact": s["exact_top1"], "detected": s["detected"],
+            "false_per_image": s["false_detections_per_image"], "ms_median": s["latency_ms_median"]}
 
 
 def main() -> int:

@@ -77,14 +77,20 @@ def matches(pred: tuple[int, int, int, int], truth: tuple[int, int, int, int]) -
     return union > 0 and inter / union >= 0.3
 
 
+# a change made to each image and its labels before it is read (benchmarks/scene_conditions.py): the image's
+# name and index in the run, the image, its labels -> the changed image and labels
+Transform = Callable[[str, int, np.ndarray, list[Truth]], tuple[np.ndarray, list[Truth]]]
+
+
 def evaluate(recognizer, folder: Path, limit: int | None = None, progress: bool = True,
-             on_miss: Callable[[dict], None] | None = None) -> dict:
+             on_miss: Callable[[dict], None] | None = None, transform: Transform | None = None) -> dict:
     """The folder's summary; `on_miss` is handed each labelled plate not read right (not found, or read
-    otherwise: file, truth, read, confidence, top candidates), which is where tuning starts."""
+    otherwise: file, truth, read, confidence, top candidates), which is where tuning starts. `transform`
+    changes each image and its labels (a scene turned, darkened, JPEG-coded) before it is read."""
     kind, labels = load_labels(folder)
     files = sorted(labels)[:limit] if limit else sorted(labels)
     t = Tally()
-    for name in tqdm(files, desc=folder.name, disable=not progress, mininterval=2):
+    for n, name in enumerate(tqdm(files, desc=folder.name, disable=not progress, mininterval=2)):
         truths = labels[name]
         t.images += 1
         try:
@@ -92,6 +98,8 @@ def evaluate(recognizer, folder: Path, limit: int | None = None, progress: bool 
         except ImageError:
             t.unreadable += 1
             continue
+        if transform is not None:
+            img, truths = transform(name, n, img, truths)
         t0 = time.perf_counter()
         try:
             preds = recognizer.read_plate_images([img]) if kind == "crops" else recognizer.read_frame(img)

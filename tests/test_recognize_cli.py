@@ -212,6 +212,34 @@ def test_eval_lists_the_plates_it_did_not_read_right_when_asked(images, tmp_path
     assert lines[-1]["detected"] == 0.5 and lines[-1]["exact_top1"] == 0.5
 
 
+def test_eval_reads_each_scene_as_its_transform_changed_it(images, tmp_path):
+    """`evaluate(transform=)` (benchmarks/scene_conditions.py): the changed image is read and scored against
+    the changed labels. The scene moved 200 px right with its box moved too reads as before; moved
+    without its box, the plate is not where the label says."""
+    from firmware.config import RecognitionConfig
+    from firmware.evaluation import Truth, evaluate
+    from firmware.recognition import Recognizer
+
+    d, texts = images
+    (tmp_path / "scene.jpg").symlink_to(d / "scene.jpg")
+    (tmp_path / "labels.tsv").write_text(f"file\tx\ty\tw\th\tplate\nscene.jpg\t500\t300\t180\t90\t{texts[0]}\n")
+    rec = Recognizer.from_config(RecognitionConfig(), stills=True)
+    seen = []
+
+    def moved(with_box: bool):
+        def transform(name, n, img, truths):
+            seen.append((name, n))
+            boxes = [(x + 200, y, w, h) if with_box else (x, y, w, h) for x, y, w, h in (t.box for t in truths)]
+            return np.roll(img, 200, axis=1), [Truth(b, t.plate) for b, t in zip(boxes, truths)]
+        return transform
+
+    both = evaluate(rec, tmp_path, progress=False, transform=moved(True))
+    assert both["detected"] == 1.0 and both["exact_top1"] == 1.0 and both["false_detections_per_image"] == 0
+    image_only = evaluate(rec, tmp_path, progress=False, transform=moved(False))
+    assert image_only["detected"] == 0.0 and image_only["false_detections_per_image"] == 1.0
+    assert seen == [("scene.jpg", 0), ("scene.jpg", 0)]
+
+
 def test_second_look_reads_only_unsure_plates_again_in_one_batch():
     """With the shipped models: each plate under the gate costs one more OCR run of two views."""
     import numpy as np

@@ -126,17 +126,23 @@ def gaussian_targets(boxes: np.ndarray, out_hw: tuple[int, int]) -> tuple[np.nda
     return heat[None], reg, wt[None]
 
 
-def rolled(rng: np.random.Generator, img: np.ndarray, boxes: np.ndarray, max_deg: float) -> tuple[np.ndarray, np.ndarray]:
-    """A real scene turned by up to `max_deg` either way about its centre (a camera or a car rolled a few
-    degrees), its plates' boxes (x0, y0, x1, y1) become the boxes that enclose them turned: what the
-    detector is to find for a rolled plate. Scenes' plates are level; photos' are not."""
+def turn_scene(img: np.ndarray, boxes: np.ndarray, degrees: float,
+               border: int = cv2.BORDER_REFLECT) -> tuple[np.ndarray, np.ndarray]:
+    """A scene turned by `degrees` about its centre, its plates' boxes (x0, y0, x1, y1) the boxes that
+    enclose them turned: what the detector is to find for a rolled plate."""
     h, w = img.shape[:2]
-    m = cv2.getRotationMatrix2D((w / 2, h / 2), float(rng.uniform(-max_deg, max_deg)), 1.0)
-    out = cv2.warpAffine(img, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
-    x0, y0, x1, y1 = boxes[:, 0], boxes[:, 1], boxes[:, 2], boxes[:, 3]
+    m = cv2.getRotationMatrix2D((w / 2, h / 2), float(degrees), 1.0)
+    out = cv2.warpAffine(img, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=border)
+    x0, y0, x1, y1 = (boxes[:, k] for k in range(4))
     corners = np.stack([np.stack([x0, y0], 1), np.stack([x1, y0], 1), np.stack([x0, y1], 1), np.stack([x1, y1], 1)], 1)
     moved = corners @ m[:, :2].T.astype(np.float32) + m[:, 2].astype(np.float32)  # N x 4 x 2
     return out, np.concatenate([moved.min(1), moved.max(1)], 1).astype(np.float32)
+
+
+def rolled(rng: np.random.Generator, img: np.ndarray, boxes: np.ndarray, max_deg: float) -> tuple[np.ndarray, np.ndarray]:
+    """A real scene turned by up to `max_deg` either way (`turn_scene`): a camera or a car rolled a few
+    degrees. Scenes' plates are level; photos' are not."""
+    return turn_scene(img, boxes, float(rng.uniform(-max_deg, max_deg)))
 
 
 class TrainSampler:
