@@ -111,7 +111,7 @@ class Track:
     shots: list[_Shot] = field(default_factory=list)
     rounds: deque = field(default_factory=lambda: deque(maxlen=ROUND_FRAMES))  # (read, its O/0 glyph widths)
     truth: dict[str, int] = field(default_factory=lambda: defaultdict(int))
-    views: list[tuple[float, fusion.View]] = field(default_factory=list)  # (width, view): the nearest, widest first
+    views: list[fusion.View] = field(default_factory=list)  # the nearest plate views, widest first
     emitted: bool = False
 
     @property
@@ -143,6 +143,14 @@ RoundMeasure = Callable[[np.ndarray, tuple[int, int, int, int], str], dict[int, 
 def round_twins(a: str, b: str) -> bool:
     """Two texts that differ, and only where one reads O and the other 0."""
     return len(a) == len(b) and a != b and all(x == y or {x, y} == {"O", "0"} for x, y in zip(a, b))
+
+
+def _trade(ranked: list[tuple[str, float]], j: int) -> list[tuple[str, float]]:
+    """The ranked vote with its leader and its j-th text trading texts (each place keeps its score): how a
+    settle rule puts the text the glyphs say first."""
+    out = list(ranked)
+    out[0], out[j] = (ranked[j][0], ranked[0][1]), (ranked[0][0], ranked[j][1])
+    return out
 
 
 class Tracker:
@@ -290,9 +298,9 @@ class Tracker:
         if r.round_widths:
             k.rounds.append((r.plate, r.round_widths))
         keep = self.cfg.fuse_frames if self.measure is not None else 0
-        if keep and (len(k.views) < keep or w > k.views[-1][0]):
-            k.views.append((float(w), fusion.cut_view(frame.image, r.box)))
-            k.views.sort(key=lambda v: -v[0])
+        if keep and (len(k.views) < keep or w > k.views[-1].box[2]):
+            k.views.append(fusion.cut_view(frame.image, r.box))
+            k.views.sort(key=lambda v: -v.box[2])
             del k.views[keep:]
         k.widths.append((t, float(w), y + h / 2))
         if len(k.widths) > 64:
@@ -392,7 +400,7 @@ class Tracker:
         lead = ranked[0][0]
         if not any(round_twins(lead, t) for t, _ in ranked[1:3]):
             return None
-        made = fusion.fuse([v for _, v in views])
+        made = fusion.fuse(views)
         if made is None:
             return None
         try:
@@ -408,10 +416,7 @@ class Tracker:
         log.debug("track %d: %d views fused, O/0 of %s measured %s: %s", k.tid, made.views, lead, ratios, text)
         if text == lead or text not in k.votes:
             return None
-        scores = dict(ranked)  # every voted text
-        top = scores.pop(text)
-        scores[lead], top = top, scores[lead]  # the two trade places and scores
-        return [(text, top)] + sorted(scores.items(), key=lambda kv: -kv[1])
+        return _trade(ranked, next(j for j, (t, _) in enumerate(ranked) if t == text))
 
     @staticmethod
     def _settle_rounds(k: Track, ranked: list[tuple[str, float]]) -> list[tuple[str, float]]:
@@ -425,9 +430,7 @@ class Tracker:
         seen = list(k.rounds)
         for j in range(1, min(3, len(ranked))):
             if glyphs.pooled_choice(ranked[0][0], ranked[j][0], seen, ROUND_MIN_FRAMES):
-                out = list(ranked)
-                out[0], out[j] = (ranked[j][0], ranked[0][1]), (ranked[0][0], ranked[j][1])
-                return out
+                return _trade(ranked, j)
         return ranked
 
     def _jpeg(self, img: np.ndarray) -> bytes:

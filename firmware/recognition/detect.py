@@ -281,7 +281,6 @@ def roll_passes(model, frame: np.ndarray, threshold: float, found: list[Detectio
     turned it is found surely. Both reads then go on, and the surer is kept (`one_per_plate`)."""
     taken = np.asarray([(d.box[0], d.box[1], d.box[0] + d.box[2], d.box[1] + d.box[3]) for d in found],
                        np.float32).reshape(-1, 4)
-    weak = np.asarray([d.score < sure for d in found], bool)
     upright = np.asarray([d.score for d in found], np.float32)
     grey = to_grey(frame)
     H, W = grey.shape
@@ -306,7 +305,8 @@ def roll_passes(model, frame: np.ndarray, threshold: float, found: list[Detectio
                 continue
             cx, cy = corners.mean(0)
             inside = (taken[:, 0] <= cx) & (cx <= taken[:, 2]) & (taken[:, 1] <= cy) & (cy <= taken[:, 3])
-            if (inside & ~(weak & (d.score >= sure) & (d.score >= upright + ROLL_PASS_GAIN))).any():
+            beaten = (upright < sure) & (d.score >= sure) & (d.score >= upright + ROLL_PASS_GAIN)  # weak upright boxes
+            if (inside & ~beaten).any():
                 continue
             out.append(Detection((int(x0), int(y0), int(x1 - x0), int(y1 - y0)), d.score, corners.astype(np.float32)))
     return out
