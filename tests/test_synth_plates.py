@@ -102,6 +102,37 @@ def test_the_text_keeps_a_margin_clear_of_any_dealer_frame(monkeypatch) -> None:
     assert frames and max(frames) <= plates.TEXT_MARGIN - 6  # the widest frame side leaves the gap
 
 
+def test_a_dealer_frame_prints_a_name_above_and_below_and_keeps_clear_of_the_registration() -> None:
+    """`_dealer_frame` paints bars over the header and footer with words on them (a scenes-ca Toyota frame's
+    name, printed a few pixels under the registration, read 7A33474 as ZM3347), and never paints the band
+    the registration is drawn in beyond the frame's sides, which the text keeps clear of."""
+    rng = np.random.default_rng(5)
+    worded = 0
+    for _ in range(60):
+        top, bottom = int(rng.integers(30, 60)), int(rng.integers(110, 135))
+        face = np.full((plates.PLATE_H, plates.PLATE_W, 3), 235, np.uint8)
+        out = plates._dealer_frame(rng, face, top, bottom)
+        inner = slice(plates.FRAME_MAX_SIDE, plates.PLATE_W - plates.FRAME_MAX_SIDE)
+        assert (out[top - 1: bottom + 1, inner] == face[top - 1: bottom + 1, inner]).all()
+        for rows in (out[: top - 1, inner], out[bottom + 1:, inner]):
+            bar = rows.reshape(-1, 3)
+            changed = (bar != 235).any(axis=1)
+            colours = {tuple(v) for v in bar[changed]}
+            worded += len(colours) > 2  # the bar's colour, its words' and their antialiased edges
+    assert worded >= 40  # most bars carry words (a fifth are left bare, and bars under 8 px)
+
+
+def test_dealer_frames_are_drawn_only_when_asked_for() -> None:
+    """`render_plate(dealer_share=...)` draws its share in dealer frames; without it the seed's plates are the
+    ones it always drew (its coin is not tossed)."""
+    a = plates.render_plate(np.random.default_rng(9), "7ABC123")[0]
+    b = plates.render_plate(np.random.default_rng(9), "7ABC123", dealer_share=0.0)[0]
+    assert np.array_equal(a, b)
+    framed = [plates.render_plate(np.random.default_rng(s), "7ABC123", dealer_share=1.0)[0] for s in range(4)]
+    plain = [plates.render_plate(np.random.default_rng(s), "7ABC123")[0] for s in range(4)]
+    assert all(f.shape != p.shape or not np.array_equal(f, p) for f, p in zip(framed, plain))
+
+
 @pytest.mark.parametrize("kind_seed", range(24))
 def test_pictures_have_colour_and_shape(kind_seed: int) -> None:
     bgr, alpha = plates._picture(np.random.default_rng(kind_seed), 60, 40, (0, 0, 0))

@@ -701,9 +701,54 @@ def _frame(rng: np.random.Generator, img: np.ndarray) -> np.ndarray:
     return out
 
 
+DEALER_TEXTS = ["DUBLIN TOYOTA", "Doin' It Right!!", "HONDA OF SANTA MONICA", "AutoNation", "CARMAX",
+                "I'd rather be fishing", "UCLA ALUMNI", "GO BEARS", "SUNSET FORD", "www.cityauto.com",
+                "PROUD GRANDPARENT", "MISSION VALLEY NISSAN", "Lithia Chevrolet", "ARMY", "Semper Fi",
+                "KIA OF PALO ALTO", "Bay Area BMW", "Jesus Saves", "My other car is a boat", "VOLKSWAGEN",
+                "SUBARU", "JEEP", "Hendrick Lexus", "FRIENDS DON'T LET FRIENDS", "(800) 555-0199",
+                "NAVY", "MOM'S TAXI", "Sacramento Kings", "USC TROJANS", "CHEVROLET", "HYUNDAI"]
+
+
+def _dealer_frame(rng: np.random.Generator, img: np.ndarray, text_top: int, text_bottom: int) -> np.ndarray:
+    """A dealer's or fan's frame: bars over the plate's header and footer that print a name in bold
+    letters half the registration's height, white on black or black on chrome, up to a few pixels from
+    the registration (real frames reach that close: a scenes-ca Toyota frame read 7A33474 as ZM3347).
+    The sides stay within FRAME_MAX_SIDE, which the text keeps clear of. Nothing printed is in the label."""
+    out = img.copy()
+    gap = int(rng.integers(2, 7))
+    top = int(rng.integers(6, max(7, text_top - gap + 1))) if text_top - gap > 6 else max(0, text_top - gap)
+    bot = int(rng.integers(10, max(11, PLATE_H - text_bottom - gap + 1))) if PLATE_H - text_bottom - gap > 10 \
+        else max(0, PLATE_H - text_bottom - gap)
+    side = int(rng.integers(3, FRAME_MAX_SIDE))
+    dark = rng.random() < 0.7
+    c = tuple(int(v) for v in (rng.integers(0, 60, 3) if dark else rng.integers(170, 235, 3)))
+    if top:
+        cv2.rectangle(out, (0, 0), (PLATE_W - 1, top - 1), c, -1)
+    if bot:
+        cv2.rectangle(out, (0, PLATE_H - bot), (PLATE_W - 1, PLATE_H - 1), c, -1)
+    cv2.rectangle(out, (0, 0), (side, PLATE_H - 1), c, -1)
+    cv2.rectangle(out, (PLATE_W - side - 1, 0), (PLATE_W - 1, PLATE_H - 1), c, -1)
+    ink = (tuple(int(v) for v in rng.integers(200, 256, 3)) if rng.random() < 0.8 else (40, 170, 220)) if dark \
+        else tuple(int(v) for v in rng.integers(0, 50, 3))
+    for y, h in ((0, top), (PLATE_H - bot, bot)):
+        if h < 8 or rng.random() < 0.2:
+            continue
+        th = max(6, int(h * rng.uniform(0.55, 0.85)))
+        words = str(DEALER_TEXTS[rng.integers(len(DEALER_TEXTS))])
+        m = _text_mask_plain(rng, words, th)
+        w = min(m.shape[1], PLATE_W - 2 * side - 8)
+        m = cv2.resize(m, (w, th))
+        if rng.random() < 0.6:  # bold: printed frames letter heavily
+            m = cv2.dilate(m, np.ones((2, 2), np.uint8))
+        x0 = int(np.clip((PLATE_W - w) / 2 + rng.integers(-15, 16), side + 2, PLATE_W - side - 2 - w))
+        _blend(out, m, x0, y + (h - th) // 2, ink)
+    return out
+
+
 def _plate_face(rng: np.random.Generator, text: str, stack_share: float = STACK_SHARE,
-                font_check: bool = True, die_font_share: float = 0.0) -> np.ndarray:
-    """The flat, frontal plate (PLATE_H x PLATE_W BGR) carrying `text`."""
+                font_check: bool = True, die_font_share: float = 0.0, dealer_share: float = 0.0) -> np.ndarray:
+    """The flat, frontal plate (PLATE_H x PLATE_W BGR) carrying `text`; `dealer_share` of plates in a
+    dealer's frame that prints its name above and below the text (`_dealer_frame`)."""
     designs = _designs()
     plain = not designs or rng.random() < 0.4
     if plain:
@@ -747,7 +792,9 @@ def _plate_face(rng: np.random.Generator, text: str, stack_share: float = STACK_
     _blend(img, mask, x0, y0, ink)
     for p in pictures:
         _paste(img, p.bgr, p.alpha, x0 + p.x, y0)
-    if rng.random() < 0.25:
+    if dealer_share and rng.random() < dealer_share:
+        img = _dealer_frame(rng, img, y0, y0 + mask.shape[0])
+    elif rng.random() < 0.25:
         img = _frame(rng, img)
     return img
 
@@ -832,7 +879,8 @@ def _warp(rng: np.random.Generator, face: np.ndarray) -> np.ndarray:
 
 def render_plate(rng: np.random.Generator, text: str | None = None, night: bool = False,
                  degrade: bool = True, stack_share: float = STACK_SHARE,
-                 font_check: bool = True, die_font_share: float = 0.0) -> tuple[np.ndarray, str]:
+                 font_check: bool = True, die_font_share: float = 0.0,
+                 dealer_share: float = 0.0) -> tuple[np.ndarray, str]:
     """Render one plate crop (BGR uint8, about 2:1) and return it with its label.
 
     `stack_share` is the share of plates (of 5+ characters) with an interior stacked pair:
@@ -841,13 +889,14 @@ def render_plate(rng: np.random.Generator, text: str | None = None, night: bool 
     its digit (`ambiguous_letters`): a reader trained on such plates stays unsure of a glyph
     that real plates leave ambiguous, so the US format prior can decide it.
     `die_font_share` draws that share of plates in a plate-die lookalike (DIE_FONT_FILES).
+    `dealer_share` frames that share of plates in a dealer's frame printed above and below the text.
     `degrade=False` returns the clean, flat plate face (for pasting into scenes,
     where the scene compositor applies its own perspective and camera effects).
     """
     if text is None:
         text = random_text(rng)
     text = "".join(ch for ch in text.upper() if ch in CHARSET)
-    face = _plate_face(rng, text, stack_share, font_check, die_font_share)
+    face = _plate_face(rng, text, stack_share, font_check, die_font_share, dealer_share)
     if not degrade:
         return face, text
     img = _warp(rng, face)
