@@ -716,9 +716,11 @@ def _dealer_frame(rng: np.random.Generator, img: np.ndarray, text_top: int, text
     The sides stay within FRAME_MAX_SIDE, which the text keeps clear of. Nothing printed is in the label."""
     out = img.copy()
     gap = int(rng.integers(2, 7))
-    top = int(rng.integers(6, max(7, text_top - gap + 1))) if text_top - gap > 6 else max(0, text_top - gap)
-    bot = int(rng.integers(10, max(11, PLATE_H - text_bottom - gap + 1))) if PLATE_H - text_bottom - gap > 10 \
-        else max(0, PLATE_H - text_bottom - gap)
+
+    def bar(room: int, least: int) -> int:  # a bar's height: at least `least` px where the room allows
+        return int(rng.integers(least, room + 1)) if room > least else max(0, room)
+
+    top, bot = bar(text_top - gap, 6), bar(PLATE_H - text_bottom - gap, 10)
     side = int(rng.integers(3, FRAME_MAX_SIDE))
     dark = rng.random() < 0.7
     c = tuple(int(v) for v in (rng.integers(0, 60, 3) if dark else rng.integers(170, 235, 3)))
