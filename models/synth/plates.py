@@ -684,16 +684,25 @@ def _clutter(rng: np.random.Generator, img: np.ndarray, plain: bool) -> None:
                 cv2.circle(img, (x, y), r, (c // 3,) * 3, 1, cv2.LINE_AA)
 
 
+def _frame_bars(img: np.ndarray, top: int, bottom: int, side: int, colour) -> np.ndarray:
+    """A copy of the plate with a frame's bars painted on: `top` rows over its header, `bottom` rows over
+    its footer, `side` + 1 columns down each side."""
+    out = img.copy()
+    if top > 0:
+        cv2.rectangle(out, (0, 0), (PLATE_W - 1, top - 1), colour, -1)
+    if bottom > 0:
+        cv2.rectangle(out, (0, PLATE_H - bottom), (PLATE_W - 1, PLATE_H - 1), colour, -1)
+    cv2.rectangle(out, (0, 0), (side, PLATE_H - 1), colour, -1)
+    cv2.rectangle(out, (PLATE_W - side - 1, 0), (PLATE_W - 1, PLATE_H - 1), colour, -1)
+    return out
+
+
 def _frame(rng: np.random.Generator, img: np.ndarray) -> np.ndarray:
     """A dealer frame around the plate, often covering part of header and footer."""
     top, bot = int(rng.integers(4, 22)), int(rng.integers(8, 30))
     side = int(rng.integers(3, FRAME_MAX_SIDE))
     c = tuple(int(v) for v in rng.integers(0, 80, 3)) if rng.random() < 0.7 else (200, 200, 200)
-    out = cv2.copyMakeBorder(img, 0, 0, 0, 0, cv2.BORDER_CONSTANT)
-    cv2.rectangle(out, (0, 0), (PLATE_W - 1, top), c, -1)
-    cv2.rectangle(out, (0, PLATE_H - bot), (PLATE_W - 1, PLATE_H - 1), c, -1)
-    cv2.rectangle(out, (0, 0), (side, PLATE_H - 1), c, -1)
-    cv2.rectangle(out, (PLATE_W - side - 1, 0), (PLATE_W - 1, PLATE_H - 1), c, -1)
+    out = _frame_bars(img, top + 1, bot, side, c)
     if bot > 14 and rng.random() < 0.7:
         txt = rng.choice(["AUTO SALES", "TOYOTA OF CITY", "FORD", "HONDA CITY", "DEALER 555-0100", "GO TEAM"])
         cv2.putText(out, str(txt), (int(rng.integers(20, 120)), PLATE_H - bot // 4), cv2.FONT_HERSHEY_SIMPLEX,
@@ -711,10 +720,9 @@ DEALER_TEXTS = ["DUBLIN TOYOTA", "Doin' It Right!!", "HONDA OF SANTA MONICA", "A
 
 def _dealer_frame(rng: np.random.Generator, img: np.ndarray, text_top: int, text_bottom: int) -> np.ndarray:
     """A dealer's or fan's frame: bars over the plate's header and footer that print a name in bold
-    letters half the registration's height, white on black or black on chrome, up to a few pixels from
+    letters filling half or more of the bar, white on black or black on chrome, up to a few pixels from
     the registration (real frames reach that close: a scenes-ca Toyota frame read 7A33474 as ZM3347).
     The sides stay within FRAME_MAX_SIDE, which the text keeps clear of. Nothing printed is in the label."""
-    out = img.copy()
     gap = int(rng.integers(2, 7))
 
     def bar(room: int, least: int) -> int:  # a bar's height: at least `least` px where the room allows
@@ -724,12 +732,7 @@ def _dealer_frame(rng: np.random.Generator, img: np.ndarray, text_top: int, text
     side = int(rng.integers(3, FRAME_MAX_SIDE))
     dark = rng.random() < 0.7
     c = tuple(int(v) for v in (rng.integers(0, 60, 3) if dark else rng.integers(170, 235, 3)))
-    if top:
-        cv2.rectangle(out, (0, 0), (PLATE_W - 1, top - 1), c, -1)
-    if bot:
-        cv2.rectangle(out, (0, PLATE_H - bot), (PLATE_W - 1, PLATE_H - 1), c, -1)
-    cv2.rectangle(out, (0, 0), (side, PLATE_H - 1), c, -1)
-    cv2.rectangle(out, (PLATE_W - side - 1, 0), (PLATE_W - 1, PLATE_H - 1), c, -1)
+    out = _frame_bars(img, top, bot, side, c)
     ink = (tuple(int(v) for v in rng.integers(200, 256, 3)) if rng.random() < 0.8 else (40, 170, 220)) if dark \
         else tuple(int(v) for v in rng.integers(0, 50, 3))
     for y, h in ((0, top), (PLATE_H - bot, bot)):
