@@ -658,3 +658,16 @@ def test_the_glyph_probe_texts_carry_the_pair_asked_for() -> None:
         assert 60 < sum(pair[0] * 2 in t for t in doubled) < 140  # letter and digit about half each
         assert all(3 <= len(t) <= 8 and t.isalnum() for t in doubled)
     assert texts(np.random.default_rng(5), 50, "I1") == texts(np.random.default_rng(5), 50, "I1")
+
+
+def test_the_dealer_frame_probe_reads_the_same_texts_plain_and_framed() -> None:
+    """benchmarks/dealer_frames.py compares two renderings of one list of texts: its texts depend on the seed
+    alone, not on the frames (the frames' draws would otherwise change every later plate's text), and its
+    small copies are as wide as a camera holds a plate."""
+    from benchmarks.dealer_frames import SMALL_WIDTH, render
+
+    big0, small0, plain = render(4, 6, 0.0)
+    big1, small1, framed = render(4, 6, 1.0)
+    assert plain == framed
+    assert any(not np.array_equal(a, b) for a, b in zip(big0, big1))
+    assert all(SMALL_WIDTH[0] <= s.shape[1] < SMALL_WIDTH[1] for s in small0 + small1)
