@@ -1,12 +1,14 @@
-"""The configuration a benchmark runs under: `--config` (a polewatch.toml) and `--models-dir`.
+"""The configuration a benchmark runs under: `--config` (a polewatch.toml), `--models-dir`, and
+`--ocr-model` / `--detector-model` (a trained candidate read in place of one shipped model).
 
 Shared by the benchmarks that compare firmware settings or model folders side by side, so that
-each reads the same two options the same way (the built-in defaults when neither is given).
+each reads the same options the same way (the built-in defaults when neither is given).
 """
 
 from __future__ import annotations
 
 import argparse
+import tempfile
 from pathlib import Path
 
 from firmware import config
@@ -15,6 +17,9 @@ from firmware import config
 def add_arguments(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--config", default=None, help="a polewatch.toml to run under (default: the built-in one)")
     ap.add_argument("--models-dir", type=Path, default=None, help="models other than the shipped ones")
+    ap.add_argument("--ocr-model", type=Path, default=None,
+                    help="a candidate OCR file read in place of the models folder's (models.manifest_tool.candidate)")
+    ap.add_argument("--detector-model", type=Path, default=None, help="a candidate detector file, likewise")
 
 
 def load(args: argparse.Namespace) -> config.Config:
@@ -22,4 +27,11 @@ def load(args: argparse.Namespace) -> config.Config:
     cfg = config.load(args.config) if args.config else config.Config()
     if args.models_dir:
         cfg.recognition.models_dir = args.models_dir
+    swaps = {name: f for name, f in (("ocr", args.ocr_model), ("detector", args.detector_model)) if f}
+    if swaps:
+        from models.manifest_tool import candidate
+        from firmware.recognition import default_models_dir
+
+        base = cfg.recognition.models_dir or default_models_dir()
+        cfg.recognition.models_dir = candidate(Path(tempfile.mkdtemp(prefix="pw-candidate-")), swaps, Path(base))
     return cfg

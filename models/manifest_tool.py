@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 from pathlib import Path
 
 from firmware.recognition.manifest import sha256_file
@@ -31,6 +32,26 @@ def update(name: str, file: str, version: str, input_shape: list, extra: dict | 
     tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
     os.replace(tmp, mpath)
     return entry
+
+
+def candidate(out: Path, files: dict[str, Path], models_dir: Path = MODELS_DIR) -> Path:
+    """A models folder at `out` holding `models_dir`'s models with some swapped for candidate files
+    (`files`: manifest name -> ONNX file), each entry's sha256 made true to its file and the
+    reduced-precision variants dropped (they were made from the shipped files): what a benchmark
+    reads a trained candidate through, beside the shipped models, without touching them."""
+    data = json.loads((models_dir / "manifest.json").read_text())
+    unknown = set(files) - set(data["models"])
+    if unknown:
+        raise ValueError(f"the manifest has no model named {', '.join(sorted(unknown))}")
+    out.mkdir(parents=True, exist_ok=True)
+    for name, entry in data["models"].items():
+        entry.pop("variants", None)
+        shutil.copyfile(files.get(name, models_dir / entry["file"]), out / entry["file"])
+        entry["sha256"] = sha256_file(out / entry["file"])
+        if name in files:  # what the benchmarks print as the model's version
+            entry["version"] = f"candidate {Path(files[name]).name}"
+    (out / "manifest.json").write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+    return out
 
 
 def main() -> None:

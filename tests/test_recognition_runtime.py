@@ -246,6 +246,32 @@ def test_shipped_manifest_matches_shipped_models():
             assert copy is not None and copy.path.stat().st_size < spec.path.stat().st_size
 
 
+def test_a_candidate_folder_reads_a_trained_file_in_place_of_the_shipped_one(tmp_path):
+    """`manifest_tool.candidate` (the benchmarks' --ocr-model): the folder the recognizer loads holds the
+    candidate under the shipped name with its own checksum and a version naming it, the other model as
+    shipped, no reduced-precision copies (made from the shipped file, they would be checked against the
+    wrong one); the shipped folder is left as it was, and an unknown model name is refused."""
+    from firmware.recognition import Recognizer
+    from models import MODELS_DIR
+    from models.manifest_tool import candidate
+
+    shipped = (MODELS_DIR / "manifest.json").read_text()
+    cand = tmp_path / "run.onnx"
+    model = onnx.load(str(MODELS_DIR / "plate_ocr.onnx"))
+    model.doc_string = "a candidate"  # other bytes, same network
+    onnx.save(model, str(cand))
+    out = candidate(tmp_path / "models", {"ocr": cand})
+    specs = manifest.load(out)
+    assert specs["ocr"].version == "candidate run.onnx" and specs["ocr"].path.read_bytes() == cand.read_bytes()
+    assert specs["detector"].path.read_bytes() == (MODELS_DIR / "plate_detector.onnx").read_bytes()
+    assert manifest.variant(specs["ocr"], "fp16") is None and manifest.variant(specs["detector"], "int8") is None
+    assert (MODELS_DIR / "manifest.json").read_text() == shipped
+    r = Recognizer(RecognitionConfig(), specs)
+    assert r.versions["ocr"] == "candidate run.onnx" and r.read_crops([np.full((40, 90, 3), 200, np.uint8)])
+    with pytest.raises(ValueError, match="no model named plate"):
+        candidate(tmp_path / "other", {"plate": cand})
+
+
 def test_recognizer_refuses_an_ocr_model_of_another_input_size(tmp_path):
     """An update that pairs firmware and an OCR model cut for another crop size must fail by name,
     not read every plate through a stretched crop."""

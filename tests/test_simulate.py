@@ -73,3 +73,19 @@ def test_simulate_json_contract_end_to_end(tmp_path, night):
         assert r["truth"] is not None and r["frames"] >= 2 and r["confidence"] >= 0.2
     assert summary["correct"] == sum(r["correct"] for r in reads)
     assert summary["missed"] == 3 - len(reads)
+
+
+def test_the_road_benchmark_runs_several_seeds_and_totals_them_against_the_target() -> None:
+    """benchmarks/simulate_accuracy.py --seeds: "1-8", "1,3" or both; the total passes as issue 3 says (99 % of
+    vehicles, no duplicate, phantoms at most 0.5 % of the reads)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    from simulate_accuracy import passes, seed_list
+
+    assert seed_list("1-4,9") == [1, 2, 3, 4, 9] and seed_list("5") == [5]
+    with pytest.raises(ValueError):
+        seed_list("one")
+    road = {"vehicles": 640, "reads": 640, "correct": 634, "duplicates": 0, "phantoms": 3}
+    assert passes(road)
+    assert not passes(road | {"correct": 633})
+    assert not passes(road | {"duplicates": 1})
+    assert not passes(road | {"phantoms": 4})
