@@ -147,6 +147,33 @@ def test_status_birth_will_and_telemetry(site, broker):
     late.close()
 
 
+def test_a_redelivered_message_already_handed_over_is_not_run_twice(site, broker):
+    """QoS 1 is at least once: a command handed to its handler whose PUBACK was lost with the connection comes
+    again on the resumed session, DUP set, under its packet id (CI once saw a status command run twice after
+    mosquitto dropped the link). That redelivery is dropped; the same text sent anew (a new packet id, DUP
+    clear) and a DUP message never seen before are handed over. Real paho messages, fed to the uplink's
+    message callback as its network loop would."""
+    up = make_uplink(site, broker)
+    up.on_message("cmd", lambda payload: None)
+    topic = broker.topic(site["name"], "cmd").encode()
+
+    def message(mid: int, payload: bytes, dup: bool) -> mqtt.MQTTMessage:
+        m = mqtt.MQTTMessage(mid=mid, topic=topic)
+        m.payload, m.dup, m.qos = payload, dup, 1
+        return m
+
+    for mid, payload, dup in [(7, b'{"op":"status"}', False), (7, b'{"op":"status"}', True),
+                              (8, b'{"op":"status"}', False), (9, b'{"op":"restart"}', True),
+                              (7, b'{"op":"other"}', True)]:
+        up._on_message(None, None, message(mid, payload, dup))
+    handed = []
+    while not up._work.empty():
+        handed.append(up._work.get_nowait())
+    assert handed == [("cmd", b'{"op":"status"}'), ("cmd", b'{"op":"status"}'), ("cmd", b'{"op":"restart"}'),
+                      ("cmd", b'{"op":"other"}')]
+    assert up.stats["dropped_messages"] == 1
+
+
 def test_handlers_results_and_hostile_messages(site, broker):
     got: list[bytes] = []
 

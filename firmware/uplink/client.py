@@ -13,12 +13,14 @@ by record id at headquarters; losses are not.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import queue
 import ssl
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -31,6 +33,12 @@ from paho.mqtt.properties import Properties
 from firmware.store import Outbox, OutboxItem
 from firmware.uplink.acks import AckError, decode_ack
 from firmware.uplink.backoff import Backoff, TokenBucket
+
+# QoS 1 is at least once: a message handed over but not yet acknowledged when the connection drops
+# comes again on the resumed session, marked DUP under its packet id. Remembering the last few
+# handed-over (packet id, payload digest) pairs lets such a redelivery be dropped instead of run twice;
+# a message sent anew has DUP clear and is always handed over.
+REDELIVERY_MEMORY = 256
 
 log = logging.getLogger("polewatch.uplink")
 
@@ -82,6 +90,7 @@ class Uplink:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._work: queue.Queue[tuple[str, bytes] | None] = queue.Queue(maxsize=256)
+        self._handed: deque[tuple[int, bytes]] = deque(maxlen=REDELIVERY_MEMORY)  # (mid, digest) handed over
         self._worker: threading.Thread | None = None
         self._connected = threading.Event()
         self._socket_open = False
@@ -261,10 +270,15 @@ class Uplink:
                 return self._drop(msg.topic, "no handler registered")
             if not payload:
                 return None  # a cleared retained message
+            seen = (msg.mid, hashlib.sha256(payload).digest())
+            if msg.dup and seen in self._handed:
+                return self._drop(msg.topic, "redelivery of a message already handed to its handler")
             try:
                 self._work.put_nowait((channel, payload))
             except queue.Full:
                 self._drop(msg.topic, "handler queue full")
+                return None
+            self._handed.append(seen)
         except Exception as exc:  # noqa: BLE001 - a hostile message must never stop the uplink
             self._drop(getattr(msg, "topic", "?"), f"unexpected error {exc!r}")
         return None
