@@ -1,6 +1,7 @@
 """Accuracy on every shared validation set, and `polewatch recognize` peak memory.
 
     python benchmarks/eval_all.py [--datasets ../shared/datasets] [--out results.json] [--config polewatch.toml]
+        [--models-dir DIR | --ocr-model FILE | --detector-model FILE]
 
 Runs `polewatch eval` on us-crops-dev (the validation half: the other half
 trains the OCR), crops-ar, scenes-ca (whole, and its hold-out half: the other
@@ -27,6 +28,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks import configured  # noqa: E402
 from models import DATASETS  # noqa: E402
 
 
@@ -68,12 +70,15 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--datasets", type=Path, default=DATASETS, help="default: POLEWATCH_DATASETS or ../shared/datasets")
     ap.add_argument("--out", type=Path, default=None)
-    ap.add_argument("--config", type=Path, default=None, help="a polewatch.toml for every run (default: the built-in one)")
+    configured.add_arguments(ap)  # --config, --models-dir, --ocr-model, --detector-model: for every child run
     a = ap.parse_args()
     a.datasets = a.datasets.resolve()  # the links must not depend on the working directory
     exe = shutil.which("polewatch") or str(Path(sys.executable).parent / "polewatch")
-    extra = ["--config", str(a.config.resolve())] if a.config else []
+    extra = ["--config", str(Path(a.config).resolve())] if a.config else []
     cli = [exe, *extra]
+    models = configured.load(a).recognition.models_dir  # a candidate folder is made once, here
+    if models:  # the children read it as the OTA launcher's slot is read
+        os.environ["POLEWATCH_MODELS_DIR"] = str(Path(models).resolve())
     tmp = Path(tempfile.mkdtemp())
     sets = [us_val_folder(a.datasets / "us-crops-dev", tmp / "us-crops-dev-val")]
     sets += [a.datasets / "crops-ar", linked_subset(a.datasets / "scenes-ca", tmp / "scenes-ca", "labels.tsv", lambda f: True)]
