@@ -2,7 +2,7 @@
 `--ocr-model` / `--detector-model` (a trained candidate read in place of one shipped model).
 
 Shared by the benchmarks that compare firmware settings or model folders side by side, so that
-each reads the same options the same way (the built-in defaults when neither is given).
+each reads the same options the same way (the built-in defaults when none is given).
 """
 
 from __future__ import annotations
