@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import tempfile
+from functools import lru_cache
 from pathlib import Path
 
 from firmware import config
@@ -27,11 +28,19 @@ def load(args: argparse.Namespace) -> config.Config:
     cfg = config.load(args.config) if args.config else config.Config()
     if args.models_dir:
         cfg.recognition.models_dir = args.models_dir
-    swaps = {name: f for name, f in (("ocr", args.ocr_model), ("detector", args.detector_model)) if f}
-    if swaps:
-        from models.manifest_tool import candidate
+    if args.ocr_model or args.detector_model:
         from firmware.recognition import default_models_dir
 
-        base = cfg.recognition.models_dir or default_models_dir()
-        cfg.recognition.models_dir = candidate(Path(tempfile.mkdtemp(prefix="pw-candidate-")), swaps, Path(base))
+        base = Path(cfg.recognition.models_dir or default_models_dir()).resolve()
+        cfg.recognition.models_dir = _candidate(base, args.ocr_model, args.detector_model)
     return cfg
+
+
+@lru_cache(maxsize=None)
+def _candidate(base: Path, ocr: Path | None, detector: Path | None) -> Path:
+    """The candidate folder for these files, made once per process however often `load` is called (a
+    benchmark loads a fresh configuration per road or condition)."""
+    from models.manifest_tool import candidate
+
+    swaps = {name: f for name, f in (("ocr", ocr), ("detector", detector)) if f}
+    return candidate(Path(tempfile.mkdtemp(prefix="pw-candidate-")), swaps, base)

@@ -72,9 +72,6 @@ def main() -> int:
     configured.add_arguments(ap)
     ap.add_argument("--verbose", action="store_true", help="print every wrong or missing read")
     args = ap.parse_args()
-    if args.ocr_model or args.detector_model:  # one candidate folder for every road, made here once
-        args.models_dir = configured.load(args).recognition.models_dir
-        args.ocr_model = args.detector_model = None
     roads = [(seed, cond) for seed in (args.seeds or [args.seed]) for cond in args.conditions.split(",")]
     if args.jobs > 1:
         with ProcessPoolExecutor(args.jobs) as pool:
@@ -96,9 +93,9 @@ def main() -> int:
                   f"frames {s['frames']} (recognised {s['frames_processed']})  "
                   f"latency p50/p95 {s['latency_ms_p50']}/{s['latency_ms_p95']} ms  {s['seconds']} s  "
                   f"{'PASS' if s['pass'] else 'FAIL'}", flush=True)
-    total = {k: sum(s[k] for s, _ in done) for k in ("vehicles", "reads", "correct", "duplicates", "phantoms")}
-    ok = passes(total)
-    if len(done) > 2:
+    if args.seeds:
+        total = {k: sum(s[k] for s, _ in done) for k in ("vehicles", "reads", "correct", "duplicates", "phantoms")}
+        ok = passes(total)
         total |= {"roads": len(done), "correct_rate": round(total["correct"] / max(total["vehicles"], 1), 4), "pass": ok}
         print(json.dumps({"total": total}) if args.json else
               f"total  {len(done)} roads  vehicles {total['vehicles']}  exactly-one-correct {total['correct']} "
