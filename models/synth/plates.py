@@ -252,6 +252,12 @@ def warm_glyph_cache() -> int:
 # Letter -> (digit, overlap above which they cannot be told apart). B and 8 share two bowls in
 # every font, and what sets them apart (B's straight stem) is little area, so B's bar is higher.
 LOOKALIKE = {"O": ("0", 0.7), "Q": ("0", 0.7), "I": ("1", 0.7), "B": ("8", 0.8)}
+# An O and a 0 of one shape are told apart by width alone, so the O must be clearly the wider: at least
+# this many times its 0's width. The desktop fonts that pass the overlap bar draw it 1.23-1.49 times as
+# wide; OpenCV's stroke fonts draw one oval 1.10-1.13 times (their overlap, 0.63-0.78 by stroke, is
+# rasterisation noise around the bar: three of their twenty strokes passed it, and the simulated road's
+# YIOJ0I drawn in one shows its O and 0 alike).
+ROUND_MIN_WIDTH = {"O": 1.18}
 
 
 def glyph_overlap(font: str, bold: int, a: str, b: str) -> float:
@@ -265,8 +271,11 @@ def glyph_overlap(font: str, bold: int, a: str, b: str) -> float:
 
 @lru_cache(maxsize=None)
 def ambiguous_letters(font: str, bold: int) -> frozenset[str]:
-    """The LOOKALIKE letters this font (at this extra stroke) draws too like their digit to be told apart."""
-    return frozenset(ch for ch, (digit, bar) in LOOKALIKE.items() if glyph_overlap(font, bold, ch, digit) > bar)
+    """The LOOKALIKE letters this font (at this extra stroke) draws too like their digit to be told apart:
+    overlapping it past the letter's bar, or (ROUND_MIN_WIDTH) not clearly wider than it."""
+    return frozenset(ch for ch, (digit, bar) in LOOKALIKE.items()
+                     if glyph_overlap(font, bold, ch, digit) > bar
+                     or _glyph(font, ch, bold).shape[1] < ROUND_MIN_WIDTH.get(ch, 0.0) * _glyph(font, digit, bold).shape[1])
 
 
 def _font_choice(rng: np.random.Generator, text: str = "", font_check: bool = True,
