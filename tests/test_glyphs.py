@@ -188,6 +188,19 @@ def test_round_widths_measure_each_o_and_0_against_the_plates_other_digits() -> 
     assert glyphs.round_widths(crop, probs_for("ABO", cols), "ABO") == {}  # no digit to measure it against
 
 
+def test_a_glyph_run_into_the_crops_edge_measures_nothing() -> None:
+    """A 0 with a shadow beside it that runs on past the crop's edge (the road's 0ENX243, measured 1.46
+    times its digits and settled as an O) gives no width: the shadow's ink is not the glyph's."""
+    face = font("LiberationSans-Bold.ttf")
+    crop, cols = drawn("0503", face)
+    p = probs_for("0503", cols)
+    assert 0.85 <= glyphs.round_widths(crop, p, "0503")[0] <= 1.15  # measured where nothing touches it
+    x0 = int((cols[0] + 0.5) * W / FRAMES)  # a dark smudge from the edge into the 0
+    crop[40:90, : x0 - 4] = 40
+    widths = glyphs.round_widths(crop, p, "0503")
+    assert 0 not in widths and 0.85 <= widths[2] <= 1.15, widths
+
+
 def test_a_glyph_the_greedy_path_drops_is_placed_by_aligning_the_read() -> None:
     """Where the greedy path reads another length than the vote (its 0 too faint to beat the blank), the
     vote's text forced onto the columns still places each glyph, and the O and 0 are measured."""
