@@ -62,7 +62,7 @@ def main() -> int:
     cam = SimulatedRoad(cfg.camera)
     health = Health(".", clock=lambda: True)
     reads = [0]
-    pipe = Pipeline(cam, rec, Tracker(cfg.pipeline, measure=rec.round_ratios), cfg.pipeline, health,
+    pipe = Pipeline(cam, rec, Tracker(cfg.pipeline, settle=rec.settle_fused), cfg.pipeline, health,
                     on_read=lambda r: reads.__setitem__(0, reads[0] + 1))
     t0 = time.monotonic()
     pipe.start()

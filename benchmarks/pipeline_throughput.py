@@ -53,7 +53,7 @@ def main() -> int:
     cam = SimulatedRoad(cfg.camera)
     health = Health(".", clock=lambda: True)
     reads = []
-    pipe = Pipeline(cam, rec, Tracker(cfg.pipeline, measure=rec.round_ratios), cfg.pipeline, health, on_read=reads.append)
+    pipe = Pipeline(cam, rec, Tracker(cfg.pipeline, settle=rec.settle_fused), cfg.pipeline, health, on_read=reads.append)
     cpu0 = resource.getrusage(resource.RUSAGE_SELF)
     t0 = time.monotonic()
     pipe.start()

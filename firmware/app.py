@@ -193,7 +193,7 @@ class App:
                 versions=getattr(recognizer, "versions", {}) if recognizer else {},
             )
             tracker = Tracker(cfg.pipeline, clock_synced=self.health.clock_synced,
-                              measure=recognizer.round_ratios if recognizer else None)
+                              settle=recognizer.settle_fused if recognizer else None)
             self._open_store()
             self.pipeline = Pipeline(self.camera, recognizer, tracker, cfg.pipeline, self.health,
                                      on_read=self._on_read, illuminator=ill)

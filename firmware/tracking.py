@@ -29,6 +29,7 @@ import numpy as np
 from drivers.camera.base import Frame
 from firmware.records import Candidate, Direction, PlateRead, PlateResult
 from firmware.recognition import fusion, glyphs
+from firmware.recognition.glyphs import bar_twins, round_twins
 
 log = logging.getLogger(__name__)
 
@@ -136,13 +137,9 @@ class Track:
         return max(self.votes.values()) / self.weight if self.votes and self.weight > 0 else 0.0
 
 
-# measures the O and 0 glyphs of a text on a plate image at a box (Recognizer.round_ratios)
-RoundMeasure = Callable[[np.ndarray, tuple[int, int, int, int], str], dict[int, float]]
-
-
-def round_twins(a: str, b: str) -> bool:
-    """Two texts that differ, and only where one reads O and the other 0."""
-    return len(a) == len(b) and a != b and all(x == y or {x, y} == {"O", "0"} for x, y in zip(a, b))
+# the text the glyphs of the plate at a box of an image say among a vote's texts, leader first, or None
+# (Recognizer.settle_fused)
+FusedSettle = Callable[[np.ndarray, tuple[int, int, int, int], list[str]], str | None]
 
 
 def _trade(ranked: list[tuple[str, float]], j: int) -> list[tuple[str, float]]:
@@ -157,10 +154,10 @@ class Tracker:
     """Feed every frame's PlateResults to `update`; it returns the reads of vehicles that left."""
 
     def __init__(self, cfg: Any, clock_synced: Callable[[], bool] = lambda: True, jpeg_quality: int | None = None,
-                 measure: RoundMeasure | None = None) -> None:
+                 settle: FusedSettle | None = None) -> None:
         self.cfg = cfg  # firmware.config.PipelineConfig
-        self.measure = measure  # measures O/0 glyphs on a pass's fused plate; None: no fusion
-        self.fused = 0  # passes whose nearest frames were fused to settle O against 0
+        self.settle = settle  # reads O/0 and I/1 off a pass's fused plate; None: no fusion
+        self.fused = 0  # passes whose nearest frames were fused to settle O against 0 or I against 1
         self.clock_synced = clock_synced
         self.jpeg_quality = jpeg_quality or cfg.jpeg_quality
         self.tracks: list[Track] = []
@@ -297,7 +294,7 @@ class Tracker:
                 k.votes[c.plate] += weight * float(c.confidence)
         if r.round_widths:
             k.rounds.append((r.plate, r.round_widths))
-        keep = self.cfg.fuse_frames if self.measure is not None else 0
+        keep = self.cfg.fuse_frames if self.settle is not None else 0
         if keep and (len(k.views) < keep or w > k.views[-1].box[2]):
             k.views.append(fusion.cut_view(frame.image, r.box))
             k.views.sort(key=lambda v: -v.box[2])
@@ -386,35 +383,33 @@ class Tracker:
         return True
 
     def _settle_fused(self, k: Track, ranked: list[tuple[str, float]]) -> list[tuple[str, float]] | None:
-        """The vote with O against 0 settled on the pass's fused plate, or None (not asked, or no answer).
+        """The vote settled on the pass's fused plate, or None (not asked, or no answer).
 
-        Asked only where the second or third text is the leader's O/0 twin (`round_twins`): the nearest
-        views are aligned and averaged (recognition.fusion) and each O or 0 of the leader measured once
-        on that (`glyphs.fused_say`: wide is O, narrow is 0). Frame by frame the widths are noisy (the
-        pooled rule below dares only O -> 0); on the fused plate an O of the fonts that issue one
-        measures 1.3-1.4 times the plate's digits and a 0 about 1.0. The text the measures spell, where
-        some frame voted for it, takes the leader's place and score."""
+        Asked only where the second or third text is the leader's O/0 twin (`round_twins`) or I/1 twin
+        (`bar_twins`): the nearest views are aligned and averaged (recognition.fusion) and the glyphs read
+        once on that (`glyphs.fused_choice`). O against 0: frame by frame the widths are noisy (the pooled
+        rule below dares only O -> 0); on the fused plate an O of the fonts that issue one measures
+        1.3-1.4 times the plate's digits and a 0 about 1.0. I against 1: a bare bar is an I, a glyph
+        whose flag leaves its box part empty a 1, and a bar the frames' path passed over (beside another
+        I or a U) is one more glyph than the leader has. The text the glyphs say, where some frame voted
+        for it, takes the leader's place and score."""
         views, k.views = k.views, []
-        if self.measure is None or len(ranked) < 2:
+        if self.settle is None or len(ranked) < 2:
             return None
         lead = ranked[0][0]
-        if not any(round_twins(lead, t) for t, _ in ranked[1:3]):
+        if not any(round_twins(lead, t) or bar_twins(lead, t) for t, _ in ranked[1:3]):
             return None
         made = fusion.fuse(views)
         if made is None:
             return None
         try:
-            ratios = self.measure(made.image, made.box, lead)
-        except ValueError as e:  # an image the measure cannot take: the frames' vote stands
-            log.warning("track %d: fused plate not measured: %s", k.tid, e)
+            text = self.settle(made.image, made.box, [t for t, _ in ranked])
+        except ValueError as e:  # an image the glyphs cannot be read on: the frames' vote stands
+            log.warning("track %d: fused plate not read: %s", k.tid, e)
             return None
         self.fused += 1
-        said = list(lead)
-        for i, v in ratios.items():
-            said[i] = glyphs.fused_say(v) or said[i]
-        text = "".join(said)
-        log.debug("track %d: %d views fused, O/0 of %s measured %s: %s", k.tid, made.views, lead, ratios, text)
-        if text == lead or text not in k.votes:
+        log.debug("track %d: %d views fused, the glyphs of %s say %s", k.tid, made.views, lead, text)
+        if text is None or text == lead or text not in k.votes:
             return None
         return _trade(ranked, next(j for j, (t, _) in enumerate(ranked) if t == text))
 

@@ -14,9 +14,10 @@ from drivers.camera.base import Frame
 from firmware.config import PipelineConfig, RecognitionConfig
 from firmware.health import Health
 from firmware.pipeline import Pipeline
-from firmware.recognition import Recognizer, fusion, glyphs
+from firmware.recognition import Recognizer, fusion, glyphs, plate_crop
+from firmware.recognition.detect import Detection
 from firmware.records import Candidate, PlateResult
-from firmware.tracking import Tracker, round_twins
+from firmware.tracking import Tracker, bar_twins, round_twins
 from models.synth import plates
 
 T0 = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
@@ -111,13 +112,15 @@ def test_a_pass_split_between_o_and_0_is_settled_on_its_fused_plate(truth, misre
     rec = Recognizer.from_config(RecognitionConfig())
     img = plate_with(truth)
     at = truth.index("O")
-    ratios = rec.round_ratios(pasted(img, 400, 300, 150, 0.0, np.random.default_rng(0)), box_of(400, 300, 150, img), truth)
+    still = pasted(img, 400, 300, 150, 0.0, np.random.default_rng(0))
+    crop = plate_crop(still, Detection(box_of(400, 300, 150, img), 1.0), rec.cfg.crop_margin)
+    ratios = glyphs.round_widths(crop, rec._probs([crop])[0], truth)
     assert ratios[at] >= glyphs.FUSED_WIDE  # the shipped OCR places the glyph; the O is wide against the digits
     calls = []
 
-    def measure(image, box, plate):
-        calls.append(plate)
-        return rec.round_ratios(image, box, plate)
+    def settle(image, box, voted):
+        calls.append(voted[0])
+        return rec.settle_fused(image, box, voted)
 
     def run(tracker: Tracker) -> list:
         rng = np.random.default_rng(5)
@@ -132,7 +135,7 @@ def test_a_pass_split_between_o_and_0_is_settled_on_its_fused_plate(truth, misre
 
     (without,) = run(Tracker(PipelineConfig()))
     assert without.plate == misread
-    tracker = Tracker(PipelineConfig(fuse_frames=8), measure=measure)
+    tracker = Tracker(PipelineConfig(fuse_frames=8), settle=settle)
     health = Health(".", clock=lambda: True)
     pipe = Pipeline(None, rec, tracker, PipelineConfig(), health)
     (settled,) = run(tracker)
@@ -140,15 +143,15 @@ def test_a_pass_split_between_o_and_0_is_settled_on_its_fused_plate(truth, misre
     pipe._deliver([])
     assert health.snapshot()["passes_fused"] == 1  # in telemetry: each fusion costs a few hundred ms
     assert settled.candidates[1].plate == misread
-    (off,) = run(Tracker(PipelineConfig(fuse_frames=0), measure=measure))
+    (off,) = run(Tracker(PipelineConfig(fuse_frames=0), settle=settle))
     assert off.plate == misread and len(calls) == 1
 
 
 def test_a_pass_with_no_o_against_0_question_is_not_fused(plate):
-    """Fusion costs a few hundred milliseconds of alignment: a pass whose rivals are not O/0 twins of
-    its leader is read from its frames alone."""
+    """Fusion costs a few hundred milliseconds of alignment: a pass whose rivals are not O/0 or I/1 twins
+    of its leader is read from its frames alone."""
     calls = []
-    tracker = Tracker(PipelineConfig(), measure=lambda image, box, text: calls.append(text) or {})
+    tracker = Tracker(PipelineConfig(), settle=lambda image, box, voted: calls.append(voted) or None)
     rng = np.random.default_rng(6)
     for n, (x, y, w) in enumerate(view_boxes(10)):
         box = box_of(x, y, w, plate)
@@ -158,4 +161,6 @@ def test_a_pass_with_no_o_against_0_question_is_not_fused(plate):
     (read,) = tracker.flush()
     assert read.plate == TEXT and calls == [] and tracker.fused == 0
     assert round_twins("7OBC123", "70BC123") and round_twins("OO4", "004")
+    assert bar_twins("JU3Y31", "JU3Y3I") and bar_twins("B9NPHI", "B9NPHII") and bar_twins("S3P7IU", "S3P7U")
+    assert not bar_twins("7A8C123", TEXT) and not bar_twins("S3P7U", "S3P71U") and not bar_twins("AB", "AB")
     assert not round_twins("7OBC123", "7OBC128") and not round_twins("ABC", "ABC") and not round_twins("O4", "004")

@@ -238,3 +238,68 @@ def test_camera_frames_carry_round_widths_and_stills_do_not() -> None:
     crop, _ = drawn("5003", face)
     zeros = Recognizer.from_config(RecognitionConfig()).read_crops([crop])[0]
     assert zeros.plate == "5003" and zeros.round_widths == {}  # no O in question: not measured
+
+
+SANS = ["LiberationSans-Bold.ttf", "DejaVuSans-Bold.ttf", "FreeSansBold.ttf", "NimbusSans-Bold.otf"]
+SERIFED_I = ["DejaVuSansMono-Bold.ttf", "LiberationMono-Bold.ttf", "NotoSans-Bold.ttf"]
+
+
+def dropped(text: str, cols: list[float], i: int) -> np.ndarray:
+    """CTC columns that spell `text` less its i-th character: the path passed over that glyph."""
+    return probs_for(text[:i] + text[i + 1:], cols[:i] + cols[i + 1:])
+
+
+@pytest.mark.parametrize("name", SANS)
+def test_a_bare_bar_read_as_1_or_passed_over_is_an_i(name) -> None:
+    """Sans dies draw I as a bare bar and 1 with a flag: where the vote's leader reads 1 on a bar, or
+    passes over a bar beside another I or a U, a rival that reads the I there is what the glyphs say."""
+    face = font(name)
+    crop, cols = drawn("JU3Y3I", face)
+    g = glyphs.Glyphs(crop, probs_for("JU3Y31", cols))
+    assert glyphs.bar_choice(g, "JU3Y31", ["JU3Y30", "JU3Y3I"]) == "JU3Y3I"
+    crop, cols = drawn("B9NPHII", face)
+    assert glyphs.bar_choice(glyphs.Glyphs(crop, dropped("B9NPHII", cols, 6)), "B9NPHI", ["B9NPHII"]) == "B9NPHII"
+    crop, cols = drawn("S3P7IU", face)
+    assert glyphs.bar_choice(glyphs.Glyphs(crop, dropped("S3P7IU", cols, 4)), "S3P7U", ["S3P7IU"]) == "S3P7IU"
+
+
+@pytest.mark.parametrize("name", SANS + SERIFED_I)
+def test_a_flagged_1_and_a_row_of_the_leaders_length_say_nothing(name) -> None:
+    """A 1 (flagged) is no bar; a row with as many glyphs as the leader has characters holds no I it
+    passed over; and no glyph or count ever turns an I into a 1 or drops an I."""
+    face = font(name)
+    crop, cols = drawn("JU3Y31", face)
+    g = glyphs.Glyphs(crop, probs_for("JU3Y31", cols))
+    assert glyphs.bar_choice(g, "JU3Y31", ["JU3Y3I"]) is None
+    crop, cols = drawn("B9NPHI", face)
+    assert glyphs.bar_choice(glyphs.Glyphs(crop, probs_for("B9NPHI", cols)), "B9NPHI", ["B9NPHII"]) is None
+    crop, cols = drawn("S3P7U", face)
+    g = glyphs.Glyphs(crop, probs_for("S3P7U", cols))
+    assert glyphs.bar_choice(g, "S3P7IU", ["S3P7U"]) is None  # a glyph short of the leader: no evidence
+    crop, cols = drawn("JU3Y3I", face)
+    assert glyphs.bar_choice(glyphs.Glyphs(crop, probs_for("JU3Y3I", cols)), "JU3Y3I", ["JU3Y31"]) is None
+
+
+@pytest.mark.parametrize("name", SERIFED_I)
+def test_a_serifed_i_is_no_bar(name) -> None:
+    """Monospaced dies and Noto Sans serif their I: it fills its box as a 1 does, and says nothing."""
+    crop, cols = drawn("JU3Y3I", font(name))
+    assert glyphs.bar_choice(glyphs.Glyphs(crop, probs_for("JU3Y31", cols)), "JU3Y31", ["JU3Y3I"]) is None
+
+
+def test_a_bar_run_into_its_neighbour_or_beside_another_glyph_is_no_evidence() -> None:
+    """The run of Is is counted between its neighbours' glyphs: a bar run into the glyph before it, or one
+    more glyph of text height than the run has Is (a logo, a second bar), and nothing is said."""
+    face = font("LiberationSans-Bold.ttf")
+    crop, cols = drawn("JU3Y3I", face)
+    p = probs_for("JU3Y31", cols)
+    assert glyphs.Glyphs(crop, p).bars("JU3Y3I", 5, 5)
+    x = [int((c + 0.5) * W / FRAMES) for c in cols]
+    touching = crop.copy()
+    touching[60:66, x[4]: x[5]] = 20  # the 3 and the I run together
+    assert not glyphs.Glyphs(touching, p).bars("JU3Y3I", 5, 5)
+    assert glyphs.bar_choice(glyphs.Glyphs(touching, p), "JU3Y31", ["JU3Y3I"]) is None
+    crop, cols = drawn("JU3Y3II", face)  # two bars where the rival has one I
+    assert glyphs.bar_choice(glyphs.Glyphs(crop, probs_for("JU3Y31I", cols)), "JU3Y31I", ["JU3Y3II"]) == "JU3Y3II"
+    assert not glyphs.Glyphs(crop, probs_for("JU3Y3I", cols[:6])).bars("JU3Y3I", 5, 5)
+    assert glyphs.bar_twins("JU3Y31", "JU3Y3I") and not glyphs.bar_twins("JU3Y31", "JU3Y31")

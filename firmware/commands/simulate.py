@@ -64,7 +64,7 @@ def simulate(cfg: Any, vehicles: int, on_read: Callable[[dict[str, Any]], None] 
                 "first_seen": read.first_seen.isoformat(), "last_seen": read.last_seen.isoformat(),
             })
 
-    tracker = Tracker(cfg.pipeline, clock_synced=lambda: True, measure=recognizer.round_ratios)
+    tracker = Tracker(cfg.pipeline, clock_synced=lambda: True, settle=recognizer.settle_fused)
     pipe = Pipeline(cam, recognizer, tracker, cfg.pipeline, health, on_read=collect, illuminator=ill)
     t0 = time.perf_counter()
     frames = 0

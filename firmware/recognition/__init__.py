@@ -326,15 +326,15 @@ class Recognizer:
         self.last_timings = {"detect_ms": (t1 - t0) * 1e3, "ocr_ms": (t2 - t1) * 1e3}
         return results
 
-    def round_ratios(self, image: np.ndarray, box: tuple[int, int, int, int], plate: str) -> dict[int, float]:
-        """Each O or 0 of `plate` (by position) in the plate at `box` of `image`, its glyph's width over
-        the plate's other digits (`glyphs.round_widths`), cut as `candidates` cuts a plate: what the
-        tracker measures on a vehicle's fused plate (recognition.fusion) to settle O against 0."""
+    def settle_fused(self, image: np.ndarray, box: tuple[int, int, int, int], voted: list[str]) -> str | None:
+        """The text the glyphs of the plate at `box` of `image` say among `voted` (the leader first), or
+        None (`glyphs.fused_choice`), the plate cut as `candidates` cuts one: what the tracker asks of a
+        vehicle's fused plate (recognition.fusion) to settle O against 0 and I against 1."""
         image = check_image(image)
         crop = plate_crop(image, detect.Detection(tuple(int(v) for v in box), 1.0), self.cfg.crop_margin)
         if crop.shape[0] < 4 or crop.shape[1] < 8:
-            return {}
-        return glyphs.round_widths(crop, self._probs([crop])[0], plate)
+            return None
+        return glyphs.fused_choice(glyphs.Glyphs(crop, self._probs([crop])[0]), voted)
 
     def keeps(self, r: PlateResult) -> bool:
         """Whether a read candidate is a plate: it reads as something, at `min_read_confidence`,

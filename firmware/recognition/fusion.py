@@ -5,8 +5,8 @@ sub-pixel phase. Where the frames' votes split between an O and a 0 (firmware.tr
 glyph widths that tell them apart are too noisy in any one frame. Aligning the nearest views to
 the widest one (ECC, affine, on the views scaled to twice its size) and averaging them cuts the
 noise by about the square root of their number and keeps the detail that sub-pixel shifts
-spread across frames: the multi-frame fusion traffic cameras use. The tracker measures the O
-and 0 glyphs once on the fused plate (`Recognizer.round_ratios`). Reading the fused plate with
+spread across frames: the multi-frame fusion traffic cameras use. The tracker reads the O/0 and
+I/1 glyphs once on the fused plate (`Recognizer.settle_fused`). Reading the fused plate with
 the OCR as one more voter changed no vehicle on the simulated road (commit 4e21237, reverted).
 """
 

@@ -37,6 +37,13 @@ FUSED_WIDE = 1.25
 ALT_SHARE = 0.1  # the O reading must hold at least this share of the top read's probability
 SCALE = 2  # glyphs are measured on the crop resized to SCALE times the OCR input
 DIGITS = "023456789"  # digits whose width is the plate's digit width (1 is narrow in most fonts)
+# I against 1 on a vehicle's fused plate: the dies that issue I draw it as a bare bar, filling its box, and
+# their 1 with a flag (and often a foot) that leaves much of its box empty (the generator's sans fonts, drawn
+# alone: I 0.14-0.38 of the other characters' width and filled 1.0, 1 0.53-1.0 wide and filled 0.32-0.54;
+# monospaced dies and Noto Sans serif their I, filled 0.45-0.63 like a 1, and tell nothing)
+LOCAL_BLOCK, LOCAL_C = 61, 8  # the local threshold: a block about a glyph high, ink this far past its mean
+BAR_EVEN = 1.4  # a bar's widest pixel rows (95th percentile) hold at most this many times its median row's ink
+BAR_NARROW = 0.5  # and its median row at most this share of the width of the plate's other glyphs (median)
 
 
 def columns(probs: np.ndarray) -> list[tuple[str, float]]:
@@ -88,17 +95,34 @@ def aligned(probs: np.ndarray, text: str) -> list[tuple[str, float]]:
     return [(ch, (min(spans[i]) + max(spans[i])) / 2) for i, ch in enumerate(text)]
 
 
-def _components(crop: np.ndarray) -> list[np.ndarray]:
-    """Connected components (x, y, w, h rows) of the crop resized to SCALE x the OCR input and binarised
-    (Otsu) both ways round: dark ink on a light plate, then light ink on a dark one."""
+def _components(crop: np.ndarray, band: tuple[int, int] | None = None,
+                local: bool = False) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Connected components (x, y, w, h, area rows, and the label image, label k + 1 on row k) of the crop resized to SCALE x the OCR input and
+    binarised (Otsu) both ways round: dark ink on a light plate, then light ink on a dark one. With
+    `band` (x from, x to, at that scale) the threshold is Otsu's over the middle half of the crop's
+    height between those columns alone: the characters and the plate between them, not the glare,
+    the vehicle or the frame the crop also holds. With `local`, each pixel against the Gaussian mean of
+    its LOCAL_BLOCK neighbourhood (a shadow's edge across the plate splits any one threshold)."""
     w, h = ocr.OCR_W * SCALE, ocr.OCR_H * SCALE
     g = cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY) if crop.ndim == 3 else crop
     g = cv2.resize(g, (w, h), interpolation=cv2.INTER_AREA if g.shape[1] > w else cv2.INTER_LINEAR)
+    level = 0.0
+    if band is not None:
+        x0, x1 = max(0, band[0]), min(w, band[1])
+        if x1 - x0 < 8:
+            return []
+        level, _ = cv2.threshold(np.ascontiguousarray(g[h // 4: 3 * h // 4, x0:x1]), 0, 255,
+                                 cv2.THRESH_BINARY + cv2.THRESH_OTSU)
     out = []
     for mode in (cv2.THRESH_BINARY_INV, cv2.THRESH_BINARY):
-        _, ink = cv2.threshold(g, 0, 255, mode + cv2.THRESH_OTSU)
-        _, _, stats, _ = cv2.connectedComponentsWithStats(ink, connectivity=8)
-        out.append(stats[1:, :4])
+        if local:
+            ink = cv2.adaptiveThreshold(g, 255, cv2.ADAPTIVE_THRESH_GAUSSIAN_C, mode, LOCAL_BLOCK, LOCAL_C)
+        elif band is None:
+            _, ink = cv2.threshold(g, 0, 255, mode + cv2.THRESH_OTSU)
+        else:
+            _, ink = cv2.threshold(g, level, 255, mode)
+        _, labels, stats, _ = cv2.connectedComponentsWithStats(ink, connectivity=8)
+        out.append((stats[1:], labels))
     return out
 
 
@@ -114,7 +138,7 @@ def glyph_widths(crop: np.ndarray, cols: list[tuple[str, float]], frames: int) -
     w, h = ocr.OCR_W * SCALE, ocr.OCR_H * SCALE
     px = w / frames  # input pixels per CTC column
     best: tuple[int, list[int | None]] = (0, [None] * len(cols))
-    for stats in _components(crop):
+    for stats, _ in _components(crop):
         tall = [s for s in stats if 0.3 * h <= s[3] <= 0.95 * h and s[2] < 0.3 * w
                 and s[0] > 0 and s[0] + s[2] < w]
         hits = []
@@ -133,6 +157,77 @@ def glyph_widths(crop: np.ndarray, cols: list[tuple[str, float]], frames: int) -
     return best[1]
 
 
+def _runs(labels: np.ndarray, label: int, s: np.ndarray) -> tuple[float, float]:
+    """A component's ink per pixel row: the median and the 95th percentile (a bar's are alike, whatever its
+    slant; a 1's flag or foot, an I's serifs widen a fifth of its rows or more)."""
+    x, y, w, h = (int(v) for v in s[:4])
+    counts = (labels[y: y + h, x: x + w] == label).sum(1)
+    return float(np.median(counts)), float(np.percentile(counts, 95))
+
+
+@dataclasses.dataclass(frozen=True)
+class Row:
+    """The plate's glyphs left to right (components x, y, w, h, area, median and 95th percentile ink per
+    pixel row (`_runs`) of the characters' common height) and, for each column asked about, the glyph under it (None where none is)."""
+
+    glyphs: list[np.ndarray]
+    hits: list[np.ndarray | None]
+
+
+def _under(stats: np.ndarray, labels: np.ndarray, cols: list[tuple[str, float]],
+           px: float) -> tuple[list[np.ndarray], list[np.ndarray | None]]:
+    """The components of character size not touching the crop's sides (with their `_runs`), and the
+    tallest of them under each column."""
+    w, h = ocr.OCR_W * SCALE, ocr.OCR_H * SCALE
+    tall = [np.append(s, _runs(labels, k + 1, s)) for k, s in enumerate(stats)
+            if 0.3 * h <= s[3] <= 0.95 * h and s[2] < 0.3 * w and s[0] > 0 and s[0] + s[2] < w]
+    hits: list[np.ndarray | None] = []
+    for _, col in cols:
+        x = (col + 0.5) * px
+        under = [s for s in tall if s[0] - 2 <= x <= s[0] + s[2] + 2]
+        hits.append(max(under, key=lambda s: s[3]) if under else None)
+    return tall, hits
+
+
+def glyph_row(crop: np.ndarray, cols: list[tuple[str, float]], frames: int) -> Row:
+    """The glyphs of the crop, under the binarisation in which the columns `cols` find the most glyphs of
+    one height: each polarity thresholded over the whole crop (as `glyph_widths` measures), over the band
+    the columns span (a plate pasted on a bright car, or half in glare, thresholds apart from its own ink)
+    and locally (a shadow's edge across it). The ink is cut to the rows the glyphs span before they are
+    told apart: a sticker, a bolt or the frame touching two glyphs from above or below runs them into
+    one. Unlike `glyph_widths` it keeps glyphs no column lies over: a bar the OCR's path passed over is
+    one here. Components touching the crop's sides are none (they run on into what the crop cut off)."""
+    w = ocr.OCR_W * SCALE
+    px = w / frames
+    best = Row([], [None] * len(cols))
+    if not cols:
+        return best
+    band = (int(cols[0][1] * px - 0.04 * w), int((cols[-1][1] + 1) * px + 0.04 * w))
+    found = 0
+    for stats, labels in _components(crop) + _components(crop, band) + _components(crop, local=True):
+        _, hits = _under(stats, labels, cols, px)
+        heights = [s[3] for s in hits if s is not None]
+        if len(heights) < 2:
+            continue
+        # the height most glyphs share (a sticker run into two of them makes them taller, not the rest)
+        common = float(max(sorted(heights), key=lambda v: sum(abs(u - v) < 0.2 * v for u in heights)))
+        line = [s for s in hits if s is not None and abs(s[3] - common) < 0.2 * common]
+        top, bottom = min(int(s[1]) for s in line), max(int(s[1] + s[3]) for s in line)
+        cut = np.zeros(labels.shape, np.int32)
+        _, cut[top:bottom], stats, _ = cv2.connectedComponentsWithStats(
+            (labels[top:bottom] > 0).astype(np.uint8), connectivity=8, ltype=cv2.CV_32S)
+        stats = stats[1:].copy()
+        stats[:, 1] += top
+        tall, hits = _under(stats, cut, cols, px)
+        fits = lambda s: abs(s[3] - common) < 0.2 * common  # noqa: E731
+        hits = [s if s is not None and fits(s) else None for s in hits]
+        distinct = len({int(s[0]) for s in hits if s is not None})
+        if distinct > found:
+            found = distinct
+            best = Row(sorted((s for s in tall if fits(s)), key=lambda s: s[0]), hits)
+    return best
+
+
 def text_height(crop: np.ndarray) -> float:
     """Median height of the crop's character-like components as a share of its height (0 when none).
 
@@ -140,7 +235,7 @@ def text_height(crop: np.ndarray) -> float:
     on one cut around its characters alone (scenes-ca's labelled boxes)."""
     w, h = ocr.OCR_W * SCALE, ocr.OCR_H * SCALE
     best: tuple[int, float] = (0, 0.0)
-    for stats in _components(crop):
+    for stats, _ in _components(crop):
         heights = [s[3] for s in stats if s[3] >= 0.25 * h and 0.02 * w <= s[2] < 0.3 * w]
         if len(heights) > best[0]:
             best = (len(heights), float(np.median(heights)) / h)
@@ -161,6 +256,32 @@ class Glyphs:
     @cached_property
     def widths(self) -> list[int | None]:
         return glyph_widths(self.crop, self.cols, self.probs.shape[0])
+
+    def bars(self, plate: str, first: int, last: int) -> bool:
+        """Whether `plate`'s characters first..last (a run of Is) are drawn as that many bare bars (BAR_FILL,
+        BAR_NARROW against the median width of the plate's other glyphs) and nothing else, between the
+        glyphs of their neighbours (the crop's sides at the plate's ends). Local, so a glyph run into
+        another or lost to glare elsewhere on the plate spoils nothing; the neighbours are placed by
+        `plate`'s columns forced onto the OCR's (`aligned`), the run by the glyphs alone: the path can
+        pass over a bar beside another I and its forced column land on the neighbour."""
+        cols = aligned(self.probs, plate)
+        if not cols:
+            return False
+        row = glyph_row(self.crop, cols, self.probs.shape[0])
+        left = row.hits[first - 1] if first > 0 else None
+        right = row.hits[last + 1] if last + 1 < len(plate) else None
+        if first > 0 and left is None or last + 1 < len(plate) and right is None:
+            return False
+        ref = {int(s[0]): int(s[2]) for s, ch in zip(row.hits, plate) if s is not None and ch not in "I1"}
+        if not ref:
+            return False
+        wide = float(np.median(list(ref.values())))
+        reach = (last - first + 1) * 1.3 * wide  # where the plate ends the run: its bars and their gaps
+        lo = float(left[0] + left[2]) if left is not None else float(right[0]) - reach
+        hi = float(right[0]) if right is not None else lo + reach
+        # by centres: a rolled plate's boxes overlap
+        between = [s for s in row.glyphs if lo <= s[0] + s[2] / 2 <= hi and s is not left and s is not right]
+        return len(between) == last - first + 1 and all(s[6] <= BAR_EVEN * s[5] and s[5] <= BAR_NARROW * wide for s in between)
 
     def widths_of(self, plate: str) -> list[int | None]:
         """The glyph widths under `plate`'s characters: the greedy path's where it has the plate's length,
@@ -247,3 +368,74 @@ def pooled_choice(leader: str, alt: str, seen: list[tuple[str, dict[int, float]]
         if len(vals) < min_frames or float(np.median(vals)) > ROUND_NARROW:
             return False
     return True
+
+
+def round_twins(a: str, b: str) -> bool:
+    """Two texts that differ, and only where one reads O and the other 0."""
+    return len(a) == len(b) and a != b and all(x == y or {x, y} == {"O", "0"} for x, y in zip(a, b))
+
+
+def bar_twins(a: str, b: str) -> bool:
+    """Two texts that differ only in I against 1 where both are the same length, or by one I one of them
+    holds and the other lacks (a bar the OCR's path passed over, or one it doubled)."""
+    if a == b:
+        return False
+    if len(a) == len(b):
+        return all(x == y or {x, y} == {"I", "1"} for x, y in zip(a, b))
+    short, long = sorted((a, b), key=len)
+    return len(long) == len(short) + 1 and any(
+        long[i] == "I" and long[:i] + long[i + 1:] == short for i in range(len(long)))
+
+
+def _gained_i(leader: str, rival: str) -> list[int]:
+    """Where `rival` reads an I the leader does not: an I in place of the leader's 1, or the one I the
+    rival holds more; empty where it differs otherwise (a 1 for an I, an I fewer)."""
+    if len(rival) == len(leader):
+        diff = [i for i, (x, y) in enumerate(zip(leader, rival)) if x != y]
+        return diff if diff and all(leader[i] == "1" and rival[i] == "I" for i in diff) else []
+    if len(rival) == len(leader) + 1:
+        return [i for i in range(len(rival)) if rival[i] == "I" and rival[:i] + rival[i + 1:] == leader][:1]
+    return []
+
+
+def bar_choice(g: Glyphs, leader: str, rivals: list[str]) -> str | None:
+    """The first of `rivals` that reads an I where the leader reads 1, or holds one I the leader lacks,
+    where the glyphs of a vehicle's fused plate draw each such I, with the Is beside it, as that many bare
+    bars (`Glyphs.bars`); or None. The road's misses the frames' vote leaves: a bare I read as 1 (JU3Y31
+    for JU3Y3I), an I beside another I or a U passed over (B9NPHI for B9NPHII, S3P7U for S3P7IU). Only
+    towards I: monospaced dies and Noto Sans serif their I, which then fills its box as a 1 does, so no
+    glyph proves a 1; and a glyph missing may be one run into its neighbour, so no count proves an I
+    doubled."""
+    for r in rivals:
+        gained = _gained_i(leader, r)
+        if not gained:
+            continue
+        runs = set()
+        for i in gained:
+            a = b = i
+            while a > 0 and r[a - 1] == "I":
+                a -= 1
+            while b + 1 < len(r) and r[b + 1] == "I":
+                b += 1
+            runs.add((a, b))
+        if all(g.bars(r, a, b) for a, b in sorted(runs)):
+            return r
+    return None
+
+
+def fused_choice(g: Glyphs, voted: list[str]) -> str | None:
+    """The text the glyphs of a vehicle's fused plate (recognition.fusion) say among the texts its frames
+    voted for (`voted`, the leader first), where the second or third is the leader's O/0 or I/1 twin;
+    None where they say the leader or nothing. O against 0: each O or 0 of the leader measured once
+    (`fused_say`), the text they spell, where some frame voted for it. I against 1: `bar_choice`."""
+    if len(voted) < 2:
+        return None
+    lead, rivals = voted[0], voted[1:3]
+    if any(round_twins(lead, r) for r in rivals):
+        said = list(lead)
+        for i, v in g.ratios(lead, [i for i, ch in enumerate(lead) if ch in "O0"]).items():
+            said[i] = fused_say(v) or said[i]
+        text = "".join(said)
+        if text != lead and text in voted:
+            return text
+    return bar_choice(g, lead, rivals)
