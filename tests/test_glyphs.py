@@ -303,3 +303,20 @@ def test_a_bar_run_into_its_neighbour_or_beside_another_glyph_is_no_evidence() -
     assert glyphs.bar_choice(glyphs.Glyphs(crop, probs_for("JU3Y31I", cols)), "JU3Y31I", ["JU3Y3II"]) == "JU3Y3II"
     assert not glyphs.Glyphs(crop, probs_for("JU3Y3I", cols[:6])).bars("JU3Y3I", 5, 5)
     assert glyphs.bar_twins("JU3Y31", "JU3Y3I") and not glyphs.bar_twins("JU3Y31", "JU3Y31")
+
+
+def test_a_line_crossing_the_text_past_its_ends_is_no_bar() -> None:
+    """The plate's edge or a frame's upright beside the last glyph crosses the line of text and runs on
+    above and below it: cut to the text's rows it would be a bar of the glyphs' height (the road's
+    YUN35C, GXN480 and four more were read with an I added at an end). Ink that runs past the line is
+    no bar; a bar that ends with the text is."""
+    face = font("LiberationSans-Bold.ttf")
+    crop, cols = drawn("YUN35C", face)
+    x = int((cols[-1] + 0.5) * W / FRAMES) + 24
+    edge = crop.copy()
+    edge[4: H - 4, x: x + 6] = 20  # an upright from near the crop's top to near its bottom
+    p = probs_for("YUN35C", cols)
+    assert glyphs.bar_choice(glyphs.Glyphs(edge, p), "YUN35C", ["YUN35CI"]) is None
+    bar = crop.copy()
+    bar[26:102, x: x + 6] = 20  # an I's height: a bar
+    assert glyphs.bar_choice(glyphs.Glyphs(bar, p), "YUN35C", ["YUN35CI"]) == "YUN35CI"

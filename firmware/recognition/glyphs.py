@@ -41,6 +41,7 @@ DIGITS = "023456789"  # digits whose width is the plate's digit width (1 is narr
 # their 1 with a flag (and often a foot) that leaves much of its box empty (the generator's sans fonts, drawn
 # alone: I 0.14-0.38 of the other characters' width and filled 1.0, 1 0.53-1.0 wide and filled 0.32-0.54;
 # monospaced dies and Noto Sans serif their I, filled 0.45-0.63 like a 1, and tell nothing)
+STRICT = 0.4  # the strict threshold: this share of the way from Otsu's level to the ink's mean
 LOCAL_BLOCK, LOCAL_C = 61, 8  # the local threshold: a block about a glyph high, ink this far past its mean
 BAR_EVEN = 1.4  # a bar's widest pixel rows (95th percentile) hold at most this many times its median row's ink
 BAR_NARROW = 0.5  # and its median row at most this share of the width of the plate's other glyphs (median)
@@ -95,24 +96,25 @@ def aligned(probs: np.ndarray, text: str) -> list[tuple[str, float]]:
     return [(ch, (min(spans[i]) + max(spans[i])) / 2) for i, ch in enumerate(text)]
 
 
-def _components(crop: np.ndarray, band: tuple[int, int] | None = None,
-                local: bool = False) -> list[tuple[np.ndarray, np.ndarray]]:
+def _components(crop: np.ndarray, band: tuple[int, int] | None = None, local: bool = False,
+                strict: bool = False) -> list[tuple[np.ndarray, np.ndarray]]:
     """Connected components (x, y, w, h, area rows, and the label image, label k + 1 on row k) of the crop resized to SCALE x the OCR input and
     binarised (Otsu) both ways round: dark ink on a light plate, then light ink on a dark one. With
     `band` (x from, x to, at that scale) the threshold is Otsu's over the middle half of the crop's
     height between those columns alone: the characters and the plate between them, not the glare,
     the vehicle or the frame the crop also holds. With `local`, each pixel against the Gaussian mean of
-    its LOCAL_BLOCK neighbourhood (a shadow's edge across the plate splits any one threshold)."""
+    its LOCAL_BLOCK neighbourhood (a shadow's edge across the plate splits any one threshold). With
+    `strict` (and `band`), the threshold moved STRICT of the way from Otsu's level to the ink's mean."""
     w, h = ocr.OCR_W * SCALE, ocr.OCR_H * SCALE
     g = cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY) if crop.ndim == 3 else crop
     g = cv2.resize(g, (w, h), interpolation=cv2.INTER_AREA if g.shape[1] > w else cv2.INTER_LINEAR)
-    level = 0.0
+    level, inner = 0.0, np.empty(0)
     if band is not None:
         x0, x1 = max(0, band[0]), min(w, band[1])
         if x1 - x0 < 8:
             return []
-        level, _ = cv2.threshold(np.ascontiguousarray(g[h // 4: 3 * h // 4, x0:x1]), 0, 255,
-                                 cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+        inner = np.ascontiguousarray(g[h // 4: 3 * h // 4, x0:x1])
+        level, _ = cv2.threshold(inner, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
     out = []
     for mode in (cv2.THRESH_BINARY_INV, cv2.THRESH_BINARY):
         if local:
@@ -120,7 +122,11 @@ def _components(crop: np.ndarray, band: tuple[int, int] | None = None,
         elif band is None:
             _, ink = cv2.threshold(g, 0, 255, mode + cv2.THRESH_OTSU)
         else:
-            _, ink = cv2.threshold(g, level, 255, mode)
+            at = level
+            if strict:  # part way from Otsu's level to the ink's mean: blur that joins two glyphs stays paper
+                side = inner[inner < level] if mode == cv2.THRESH_BINARY_INV else inner[inner > level]
+                at = level + STRICT * (float(side.mean()) - level) if side.size else level
+            _, ink = cv2.threshold(g, at, 255, mode)
         _, labels, stats, _ = cv2.connectedComponentsWithStats(ink, connectivity=8)
         out.append((stats[1:], labels))
     return out
@@ -167,8 +173,9 @@ def _runs(labels: np.ndarray, label: int, s: np.ndarray) -> tuple[float, float]:
 
 @dataclasses.dataclass(frozen=True)
 class Row:
-    """The plate's glyphs left to right (components x, y, w, h, area, median and 95th percentile ink per
-    pixel row (`_runs`) of the characters' common height) and, for each column asked about, the glyph under it (None where none is)."""
+    """The plate's glyphs left to right (components x, y, w, h, area, whether its ink runs on past the
+    line of text, median and 95th percentile ink per pixel row (`_runs`), of the characters' common
+    height) and, for each column asked about, the glyph under it (None where none is)."""
 
     glyphs: list[np.ndarray]
     hits: list[np.ndarray | None]
@@ -204,7 +211,9 @@ def glyph_row(crop: np.ndarray, cols: list[tuple[str, float]], frames: int) -> R
         return best
     band = (int(cols[0][1] * px - 0.04 * w), int((cols[-1][1] + 1) * px + 0.04 * w))
     found = 0
-    for stats, labels in _components(crop) + _components(crop, band) + _components(crop, local=True):
+    variants = _components(crop) + _components(crop, band) + _components(crop, band, strict=True) \
+        + _components(crop, local=True)
+    for stats, labels in variants:
         _, hits = _under(stats, labels, cols, px)
         heights = [s[3] for s in hits if s is not None]
         if len(heights) < 2:
@@ -218,7 +227,14 @@ def glyph_row(crop: np.ndarray, cols: list[tuple[str, float]], frames: int) -> R
             (labels[top:bottom] > 0).astype(np.uint8), connectivity=8, ltype=cv2.CV_32S)
         stats = stats[1:].copy()
         stats[:, 1] += top
-        tall, hits = _under(stats, cut, cols, px)
+        # a component whose ink runs on past the rows cut (a sticker above a glyph, the plate's edge or a
+        # bolt's shadow crossing the line of text) is marked: no bar, whatever its height in the cut
+        ink = labels > 0
+        above = ink[top - 1] if top > 0 else np.zeros(ink.shape[1], bool)
+        below = ink[bottom] if bottom < ink.shape[0] else np.zeros(ink.shape[1], bool)
+        spills = np.array([bool((above & (cut[top] == k + 1)).any() or (below & (cut[bottom - 1] == k + 1)).any())
+                           for k in range(len(stats))], np.int64).reshape(-1, 1)
+        tall, hits = _under(np.hstack([stats, spills]), cut, cols, px)
         fits = lambda s: abs(s[3] - common) < 0.2 * common  # noqa: E731
         hits = [s if s is not None and fits(s) else None for s in hits]
         distinct = len({int(s[0]) for s in hits if s is not None})
@@ -281,7 +297,8 @@ class Glyphs:
         hi = float(right[0]) if right is not None else lo + reach
         # by centres: a rolled plate's boxes overlap
         between = [s for s in row.glyphs if lo <= s[0] + s[2] / 2 <= hi and s is not left and s is not right]
-        return len(between) == last - first + 1 and all(s[6] <= BAR_EVEN * s[5] and s[5] <= BAR_NARROW * wide for s in between)
+        return len(between) == last - first + 1 and all(
+            not s[5] and s[7] <= BAR_EVEN * s[6] and s[6] <= BAR_NARROW * wide for s in between)
 
     def widths_of(self, plate: str) -> list[int | None]:
         """The glyph widths under `plate`'s characters: the greedy path's where it has the plate's length,
