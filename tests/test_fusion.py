@@ -17,7 +17,8 @@ from firmware.pipeline import Pipeline
 from firmware.recognition import Recognizer, fusion, glyphs, plate_crop
 from firmware.recognition.detect import Detection
 from firmware.records import Candidate, PlateResult
-from firmware.tracking import Tracker, bar_twins, round_twins
+from firmware.recognition.glyphs import gained_i
+from firmware.tracking import Tracker, round_twins
 from models.synth import plates
 
 T0 = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
@@ -147,6 +148,38 @@ def test_a_pass_split_between_o_and_0_is_settled_on_its_fused_plate(truth, misre
     assert off.plate == misread and len(calls) == 1
 
 
+@pytest.mark.parametrize("truth,misread,seed", [("JU3Y3I", "JU3Y31", 22), ("B9NPHII", "B9NPHI", 20)])
+def test_a_bare_i_the_frames_read_as_1_or_passed_over_is_settled_on_the_fused_plate(truth, misread, seed):
+    """Frames that read a plate's bare I as 1, or pass over one beside another I (as the road's JU3Y3I
+    and B9NPHII were read): on the fused plate the glyph is a bar, or the bars one more than the
+    leader's Is, and the read is the plate's. A flagged 1 stays 1 (the same pass with its 1 drawn)."""
+    rec = Recognizer.from_config(RecognitionConfig())
+    img, drawn = plates.render_plate(np.random.default_rng(seed), truth)
+    assert drawn == truth
+
+    def run(tracker: Tracker, plate_img: np.ndarray, lead: str, other: str) -> list:
+        rng = np.random.default_rng(5)
+        reads = []
+        for n, (x, y, w) in enumerate(view_boxes(12)):
+            box = box_of(x, y, w, plate_img)
+            text, alt = (lead, other) if n % 4 else (other, lead)
+            result = PlateResult(box, 0.9, text, 0.6, [Candidate(text, 0.6), Candidate(alt, 0.4)])
+            frame = Frame(pasted(plate_img, x, y, w, 12.0, rng), n, 1000.0 + n / FPS, T0 + timedelta(seconds=n / FPS))
+            reads += tracker.update(frame, [result])
+        return reads + tracker.flush()
+
+    (without,) = run(Tracker(PipelineConfig()), img, misread, truth)
+    assert without.plate == misread
+    tracker = Tracker(PipelineConfig(fuse_frames=8), settle=rec.settle_fused)
+    (settled,) = run(tracker, img, misread, truth)
+    assert settled.plate == truth and tracker.fused == 1
+    if len(truth) == len(misread):
+        ones, drawn = plates.render_plate(np.random.default_rng(seed), misread)
+        assert drawn == misread
+        (kept,) = run(Tracker(PipelineConfig(fuse_frames=8), settle=rec.settle_fused), ones, misread, truth)
+        assert kept.plate == misread
+
+
 def test_a_pass_with_no_o_against_0_question_is_not_fused(plate):
     """Fusion costs a few hundred milliseconds of alignment: a pass whose rivals are not O/0 or I/1 twins
     of its leader is read from its frames alone."""
@@ -161,6 +194,7 @@ def test_a_pass_with_no_o_against_0_question_is_not_fused(plate):
     (read,) = tracker.flush()
     assert read.plate == TEXT and calls == [] and tracker.fused == 0
     assert round_twins("7OBC123", "70BC123") and round_twins("OO4", "004")
-    assert bar_twins("JU3Y31", "JU3Y3I") and bar_twins("B9NPHI", "B9NPHII") and bar_twins("S3P7IU", "S3P7U")
-    assert not bar_twins("7A8C123", TEXT) and not bar_twins("S3P7U", "S3P71U") and not bar_twins("AB", "AB")
+    assert gained_i("JU3Y31", "JU3Y3I") == [5] and gained_i("B9NPHI", "B9NPHII") == [5]
+    assert gained_i("S3P7U", "S3P7IU") == [4] and gained_i("JU3Y3I", "JU3Y31") == [] and gained_i("S3P7IU", "S3P7U") == []
+    assert gained_i("7A8C123", TEXT) == [] and gained_i("S3P7U", "S3P71U") == [] and gained_i("AB", "AB") == []
     assert not round_twins("7OBC123", "7OBC128") and not round_twins("ABC", "ABC") and not round_twins("O4", "004")

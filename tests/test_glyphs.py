@@ -302,7 +302,6 @@ def test_a_bar_run_into_its_neighbour_or_beside_another_glyph_is_no_evidence() -
     crop, cols = drawn("JU3Y3II", face)  # two bars where the rival has one I
     assert glyphs.bar_choice(glyphs.Glyphs(crop, probs_for("JU3Y31I", cols)), "JU3Y31I", ["JU3Y3II"]) == "JU3Y3II"
     assert not glyphs.Glyphs(crop, probs_for("JU3Y3I", cols[:6])).bars("JU3Y3I", 5, 5)
-    assert glyphs.bar_twins("JU3Y31", "JU3Y3I") and not glyphs.bar_twins("JU3Y31", "JU3Y31")
 
 
 def test_a_line_crossing_the_text_past_its_ends_is_no_bar() -> None:
