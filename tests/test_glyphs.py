@@ -288,20 +288,55 @@ def test_a_serifed_i_is_no_bar(name) -> None:
 
 
 def test_a_bar_run_into_its_neighbour_or_beside_another_glyph_is_no_evidence() -> None:
-    """The run of Is is counted between its neighbours' glyphs: a bar run into the glyph before it, or one
-    more glyph of text height than the run has Is (a logo, a second bar), and nothing is said."""
+    """The run of Is is counted between its neighbours' glyphs: a bar run into the glyph before it over a
+    good part of its height, or one more glyph of text height than the run has Is (a logo, a second bar),
+    and nothing is said."""
     face = font("LiberationSans-Bold.ttf")
     crop, cols = drawn("JU3Y3I", face)
     p = probs_for("JU3Y31", cols)
     assert glyphs.Glyphs(crop, p).bars("JU3Y3I", 5, 5)
     x = [int((c + 0.5) * W / FRAMES) for c in cols]
     touching = crop.copy()
-    touching[60:66, x[4]: x[5]] = 20  # the 3 and the I run together
+    touching[52:74, x[4]: x[5]] = 20  # the 3 and the I run together over 22 of their 76 rows
     assert not glyphs.Glyphs(touching, p).bars("JU3Y3I", 5, 5)
     assert glyphs.bar_choice(glyphs.Glyphs(touching, p), "JU3Y31", ["JU3Y3I"]) is None
     crop, cols = drawn("JU3Y3II", face)  # two bars where the rival has one I
     assert glyphs.bar_choice(glyphs.Glyphs(crop, probs_for("JU3Y31I", cols)), "JU3Y31I", ["JU3Y3II"]) == "JU3Y3II"
     assert not glyphs.Glyphs(crop, probs_for("JU3Y3I", cols[:6])).bars("JU3Y3I", 5, 5)
+
+
+@pytest.mark.parametrize("name", SANS)
+def test_a_bar_joined_to_its_neighbour_by_a_bridge_is_cut_free(name) -> None:
+    """A sticker's edge or a smear a few pixels high joining the 3 and the I (the road's JU3Y3I, two rows of
+    its 60) is cut where it is thinnest: the bar stands free and says I; a flagged 1 joined so is still
+    no bar, and a bridge as thick as a stroke is no bridge."""
+    face = font(name)
+    crop, cols = drawn("JU3Y3I", face)
+    x = [int((c + 0.5) * W / FRAMES) for c in cols]
+    joined = crop.copy()
+    joined[26:29, x[4]: x[5]] = 20  # three rows of 76 along the text's top
+    p = probs_for("JU3Y31", cols)
+    assert glyphs.bar_choice(glyphs.Glyphs(joined, p), "JU3Y31", ["JU3Y3I"]) == "JU3Y3I"
+    thick = crop.copy()
+    thick[26:40, x[4]: x[5]] = 20  # fourteen rows: run together
+    assert glyphs.bar_choice(glyphs.Glyphs(thick, p), "JU3Y31", ["JU3Y3I"]) is None
+    crop, cols = drawn("JU3Y31", face)
+    x = [int((c + 0.5) * W / FRAMES) for c in cols]
+    crop[26:29, x[4]: x[5]] = 20
+    assert glyphs.bar_choice(glyphs.Glyphs(crop, probs_for("JU3Y31", cols)), "JU3Y31", ["JU3Y3I"]) is None
+
+
+@pytest.mark.parametrize("name", SANS)
+def test_a_sticker_resting_on_a_bar_leaves_it_a_bar(name) -> None:
+    """A registration sticker sitting on the I's top (the road's JU3Y3I) touches it from above, but its ink
+    reaches wider than the bar: the bar is no line crossing the text, and says I. A 1 under it stays a 1."""
+    face = font(name)
+    for text, said in (("JU3Y3I", "JU3Y3I"), ("JU3Y31", None)):
+        crop, cols = drawn(text, face)
+        x = int((cols[5] + 0.5) * W / FRAMES)
+        crop[4:26, x - 12: x + 12] = 20  # the sticker, from near the crop's top down onto the glyph
+        g = glyphs.Glyphs(crop, probs_for("JU3Y31", cols))
+        assert glyphs.bar_choice(g, "JU3Y31", ["JU3Y3I"]) == said
 
 
 def test_a_line_crossing_the_text_past_its_ends_is_no_bar() -> None:

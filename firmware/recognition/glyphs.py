@@ -50,6 +50,11 @@ STRICT = 0.4  # the strict threshold: this share of the way from Otsu's level to
 LOCAL_BLOCK, LOCAL_C = 61, 8  # the local threshold: a block about a glyph high, ink this far past its mean
 BAR_EVEN = 1.4  # a bar's widest pixel rows (95th percentile) hold at most this many times its median row's ink
 BAR_NARROW = 0.5  # and its median row at most this share of the width of the plate's other glyphs (median)
+# a glyph is cut in two where no more than this share of the text's height is ink in a column between two
+# characters' columns: a sticker's edge or a smear joining them (the road's JU3Y3I: a 3 and an I joined by a
+# sticker's edge two pixels high in text 60 high), not two glyphs run together by blur (S3P7IU: its I and U
+# share 39 of 60 rows at their thinnest)
+BRIDGE = 0.1
 
 
 def columns(probs: np.ndarray) -> list[tuple[str, float]]:
@@ -179,11 +184,81 @@ def _runs(labels: np.ndarray, label: int, s: np.ndarray) -> tuple[float, float]:
 @dataclasses.dataclass(frozen=True)
 class Row:
     """The plate's glyphs left to right (components x, y, w, h, area, whether its ink runs on past the
-    line of text, median and 95th percentile ink per pixel row (`_runs`), of the characters' common
-    height) and, for each column asked about, the glyph under it (None where none is)."""
+    line of text, median and 95th percentile ink per pixel row (`_runs`), its label in `labels`; of the
+    characters' common height) and, for each column asked about, the glyph under it (None where none is).
+    `labels` is the components' label image, cut to the line of text (rows `top` to `bottom`); `ink` the
+    binarised crop before the cut, by which `split` tells a part's ink running on past the line."""
 
     glyphs: list[np.ndarray]
     hits: list[np.ndarray | None]
+    labels: np.ndarray | None = None
+    ink: np.ndarray | None = None
+    top: int = 0
+    bottom: int = 0
+    common: float = 0.0
+
+    def spills(self, label: int, x0: int, x1: int) -> bool:
+        """Whether component `label`'s ink between columns x0 and x1 runs on past the line of text, above
+        or below it (`_runs_on`)."""
+        assert self.labels is not None and self.ink is not None
+        a, b = self.top, self.bottom
+        return (a > 0 and self._runs_on(self.ink[a - 1], self.labels[a], label, x0, x1)
+                or b < self.ink.shape[0] and self._runs_on(self.ink[b], self.labels[b - 1], label, x0, x1))
+
+    @staticmethod
+    def _runs_on(beyond: np.ndarray, edge: np.ndarray, label: int, x0: int, x1: int) -> bool:
+        """Whether the ink of the row just past the line (`beyond`) that touches the glyph's edge row goes on
+        within the glyph's own columns (two pixels either side): the glyph is a line crossing the text (the
+        plate's edge, a frame's upright). Ink that touches it and reaches wider rests on it (a sticker's
+        edge, a bolt): the road's JU3Y3I, an I under a sticker."""
+        on = np.flatnonzero(beyond[x0:x1] & (edge[x0:x1] == label)) + x0
+        if not on.size:
+            return False
+        own = np.flatnonzero(edge[x0:x1] == label) + x0
+        lo, hi = int(on.min()), int(on.max())
+        while lo > 0 and beyond[lo - 1]:
+            lo -= 1
+        while hi + 1 < beyond.size and beyond[hi + 1]:
+            hi += 1
+        return lo >= own.min() - 2 and hi <= own.max() + 2
+
+    def split(self, s: np.ndarray, at_x: float, keep_x: float) -> tuple[np.ndarray, np.ndarray] | None:
+        """Glyph `s` cut in two where it is joined by a bridge (a sticker's edge, a smear) between the
+        column at_x (where another glyph stands) and keep_x (its own): the columns between them where its
+        ink fills no more than BRIDGE of the text's height, cut away; the part on keep_x's side and the
+        part on the other, each as a glyph of `Row.glyphs` (its ink's box, area, spill and `_runs`); or
+        None where no column is that thin (glyphs run together over more rows say nothing)."""
+        assert self.labels is not None
+        x, y, w, h = (int(v) for v in s[:4])
+        label = int(s[-1])
+        mask = self.labels[y: y + h, x: x + w] == label
+        ink = mask.sum(0)
+        lo, hi = sorted((int(round(at_x)) - x, int(round(keep_x)) - x))
+        lo, hi = max(lo, 0), min(hi, w - 1)
+        if hi <= lo:
+            return None
+        v = lo + int(np.argmin(ink[lo: hi + 1]))
+        thin = BRIDGE * self.common
+        if ink[v] > thin:
+            return None
+        a, b = v, v
+        while a > 0 and ink[a - 1] <= thin:
+            a -= 1
+        while b + 1 < w and ink[b + 1] <= thin:
+            b += 1
+        parts = []
+        for c0, c1 in ((0, a), (b + 1, w)):
+            part = mask[:, c0:c1]
+            if not part.any():
+                return None
+            rows, cols = np.flatnonzero(part.any(1)), np.flatnonzero(part.any(0))
+            r0, r1, k0, k1 = int(rows[0]), int(rows[-1]) + 1, c0 + int(cols[0]), c0 + int(cols[-1]) + 1
+            counts = mask[r0:r1, k0:k1].sum(1)
+            parts.append(np.array([x + k0, y + r0, k1 - k0, r1 - r0, int(counts.sum()),
+                                   self.spills(label, x + k0, x + k1), float(np.median(counts)),
+                                   float(np.percentile(counts, 95)), label], float))
+        left, right = parts
+        return (left, right) if keep_x < at_x else (right, left)
 
 
 def _under(stats: np.ndarray, labels: np.ndarray, cols: list[tuple[str, float]],
@@ -191,7 +266,7 @@ def _under(stats: np.ndarray, labels: np.ndarray, cols: list[tuple[str, float]],
     """The components of character size not touching the crop's sides (with their `_runs`), and the
     tallest of them under each column."""
     w, h = ocr.OCR_W * SCALE, ocr.OCR_H * SCALE
-    tall = [np.append(s, _runs(labels, k + 1, s)) for k, s in enumerate(stats)
+    tall = [np.append(s, (*_runs(labels, k + 1, s), k + 1)) for k, s in enumerate(stats)
             if 0.3 * h <= s[3] <= 0.95 * h and s[2] < 0.3 * w and s[0] > 0 and s[0] + s[2] < w]
     hits: list[np.ndarray | None] = []
     for _, col in cols:
@@ -234,18 +309,16 @@ def glyph_row(crop: np.ndarray, cols: list[tuple[str, float]], frames: int) -> R
         stats[:, 1] += top
         # a component whose ink runs on past the rows cut (a sticker above a glyph, the plate's edge or a
         # bolt's shadow crossing the line of text) is marked: no bar, whatever its height in the cut
-        ink = labels > 0
-        above = ink[top - 1] if top > 0 else np.zeros(ink.shape[1], bool)
-        below = ink[bottom] if bottom < ink.shape[0] else np.zeros(ink.shape[1], bool)
-        spills = np.array([bool((above & (cut[top] == k + 1)).any() or (below & (cut[bottom - 1] == k + 1)).any())
-                           for k in range(len(stats))], np.int64).reshape(-1, 1)
+        row = Row([], [], cut, labels > 0, top, bottom, common)
+        spills = np.array([row.spills(k + 1, 0, cut.shape[1]) for k in range(len(stats))], np.int64).reshape(-1, 1)
         tall, hits = _under(np.hstack([stats, spills]), cut, cols, px)
         fits = lambda s: abs(s[3] - common) < 0.2 * common  # noqa: E731
         hits = [s if s is not None and fits(s) else None for s in hits]
         distinct = len({int(s[0]) for s in hits if s is not None})
         if distinct > found:
             found = distinct
-            best = Row(sorted((s for s in tall if fits(s)), key=lambda s: s[0]), hits)
+            best = dataclasses.replace(row, glyphs=sorted((s for s in tall if fits(s)), key=lambda s: s[0]),
+                                       hits=hits)
     return best
 
 
@@ -293,7 +366,22 @@ class Glyphs:
         right = row.hits[last + 1] if last + 1 < len(plate) else None
         if first > 0 and left is None or last + 1 < len(plate) and right is None:
             return False
-        ref = {int(s[0]): int(s[2]) for s, ch in zip(row.hits, plate) if s is not None and ch not in "I1"}
+        merged = [id(s) for s in (left, right) if s is not None]
+        # a neighbour whose glyph reaches over the run's column is cut where a bridge joins them
+        xs = [(c + 0.5) * ocr.OCR_W * SCALE / self.probs.shape[0] for _, c in cols]
+        cut: list[np.ndarray] = []
+        if left is not None and left[0] + left[2] > xs[first]:
+            parts = row.split(left, xs[first], xs[first - 1])
+            if parts:
+                left, other = parts
+                cut.append(other)
+        if right is not None and right[0] < xs[last]:
+            parts = row.split(right, xs[last], xs[last + 1])
+            if parts:
+                right, other = parts
+                cut.append(other)
+        hits = [left if i == first - 1 else right if i == last + 1 else s for i, s in enumerate(row.hits)]
+        ref = {int(s[0]): int(s[2]) for s, ch in zip(hits, plate) if s is not None and ch not in "I1"}
         if not ref:
             return False
         wide = float(np.median(list(ref.values())))
@@ -301,7 +389,8 @@ class Glyphs:
         lo = float(left[0] + left[2]) if left is not None else float(right[0]) - reach
         hi = float(right[0]) if right is not None else lo + reach
         # by centres: a rolled plate's boxes overlap
-        between = [s for s in row.glyphs if lo <= s[0] + s[2] / 2 <= hi and s is not left and s is not right]
+        between = [s for s in row.glyphs if lo <= s[0] + s[2] / 2 <= hi and id(s) not in merged]
+        between += [s for s in cut if lo <= s[0] + s[2] / 2 <= hi and abs(s[3] - row.common) < 0.2 * row.common]
         return len(between) == last - first + 1 and all(
             not s[5] and s[7] <= BAR_EVEN * s[6] and s[6] <= BAR_NARROW * wide for s in between)
 
