@@ -357,7 +357,8 @@ class Glyphs:
         glyphs of their neighbours (the crop's sides at the plate's ends). Local, so a glyph run into
         another or lost to glare elsewhere on the plate spoils nothing; the neighbours are placed by
         `plate`'s columns forced onto the OCR's (`aligned`), the run by the glyphs alone: the path can
-        pass over a bar beside another I and its forced column land on the neighbour."""
+        pass over a bar beside another I and its forced column land on the neighbour. A neighbour whose
+        glyph reaches over the run's column is cut free of it where a bridge joins them (`Row.split`)."""
         cols = aligned(self.probs, plate)
         if not cols:
             return False
