@@ -105,6 +105,20 @@ def plate_with(text: str) -> np.ndarray:
     return img
 
 
+def pass_by(tracker: Tracker, img: np.ndarray, lead: str, other: str, every: int, conf: float) -> list:
+    """Twelve frames of `img` passing the camera, each read `lead` at `conf` with `other` second, but every
+    `every`-th the other way round: the reads the tracker makes of them."""
+    rng = np.random.default_rng(5)
+    reads = []
+    for n, (x, y, w) in enumerate(view_boxes(12)):
+        box = box_of(x, y, w, img)
+        text, alt = (lead, other) if n % every else (other, lead)
+        result = PlateResult(box, 0.9, text, conf, [Candidate(text, conf), Candidate(alt, 1 - conf)])
+        frame = Frame(pasted(img, x, y, w, 12.0, rng), n, 1000.0 + n / FPS, T0 + timedelta(seconds=n / FPS))
+        reads += tracker.update(frame, [result])
+    return reads + tracker.flush()
+
+
 @pytest.mark.parametrize("truth,misread", [("7OBC123", "70BC123"), ("OXK4520", "0XK4520")])
 def test_a_pass_split_between_o_and_0_is_settled_on_its_fused_plate(truth, misread):
     """Frames that split their votes between a plate's O and a 0 (as they split on the simulated road):
@@ -124,15 +138,7 @@ def test_a_pass_split_between_o_and_0_is_settled_on_its_fused_plate(truth, misre
         return rec.settle_fused(image, box, voted)
 
     def run(tracker: Tracker) -> list:
-        rng = np.random.default_rng(5)
-        reads = []
-        for n, (x, y, w) in enumerate(view_boxes(12)):
-            box = box_of(x, y, w, img)
-            text, other = (misread, truth) if n % 3 else (truth, misread)
-            result = PlateResult(box, 0.9, text, 0.55, [Candidate(text, 0.55), Candidate(other, 0.45)])
-            frame = Frame(pasted(img, x, y, w, 12.0, rng), n, 1000.0 + n / FPS, T0 + timedelta(seconds=n / FPS))
-            reads += tracker.update(frame, [result])
-        return reads + tracker.flush()
+        return pass_by(tracker, img, misread, truth, 3, 0.55)
 
     (without,) = run(Tracker(PipelineConfig()))
     assert without.plate == misread
@@ -158,15 +164,7 @@ def test_a_bare_i_the_frames_read_as_1_or_passed_over_is_settled_on_the_fused_pl
     assert drawn == truth
 
     def run(tracker: Tracker, plate_img: np.ndarray, lead: str, other: str) -> list:
-        rng = np.random.default_rng(5)
-        reads = []
-        for n, (x, y, w) in enumerate(view_boxes(12)):
-            box = box_of(x, y, w, plate_img)
-            text, alt = (lead, other) if n % 4 else (other, lead)
-            result = PlateResult(box, 0.9, text, 0.6, [Candidate(text, 0.6), Candidate(alt, 0.4)])
-            frame = Frame(pasted(plate_img, x, y, w, 12.0, rng), n, 1000.0 + n / FPS, T0 + timedelta(seconds=n / FPS))
-            reads += tracker.update(frame, [result])
-        return reads + tracker.flush()
+        return pass_by(tracker, plate_img, lead, other, 4, 0.6)
 
     (without,) = run(Tracker(PipelineConfig()), img, misread, truth)
     assert without.plate == misread

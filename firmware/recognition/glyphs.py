@@ -187,7 +187,7 @@ class Row:
     line of text, median and 95th percentile ink per pixel row (`_runs`), its label in `labels`; of the
     characters' common height) and, for each column asked about, the glyph under it (None where none is).
     `labels` is the components' label image, cut to the line of text (rows `top` to `bottom`); `ink` the
-    binarised crop before the cut, by which `split` tells a part's ink running on past the line."""
+    binarised crop before the cut, by which `spills` tells ink running on past the line."""
 
     glyphs: list[np.ndarray]
     hits: list[np.ndarray | None]
@@ -252,11 +252,10 @@ class Row:
             if not part.any():
                 return None
             rows, cols = np.flatnonzero(part.any(1)), np.flatnonzero(part.any(0))
-            r0, r1, k0, k1 = int(rows[0]), int(rows[-1]) + 1, c0 + int(cols[0]), c0 + int(cols[-1]) + 1
-            counts = mask[r0:r1, k0:k1].sum(1)
-            parts.append(np.array([x + k0, y + r0, k1 - k0, r1 - r0, int(counts.sum()),
-                                   self.spills(label, x + k0, x + k1), float(np.median(counts)),
-                                   float(np.percentile(counts, 95)), label], float))
+            box = np.array([x + c0 + cols[0], y + rows[0], cols[-1] - cols[0] + 1, rows[-1] - rows[0] + 1])
+            area = int(part.sum())
+            spill = self.spills(label, int(box[0]), int(box[0] + box[2]))
+            parts.append(np.array([*box, area, spill, *_runs(self.labels, label, box), label], float))
         left, right = parts
         return (left, right) if keep_x < at_x else (right, left)
 
@@ -307,8 +306,8 @@ def glyph_row(crop: np.ndarray, cols: list[tuple[str, float]], frames: int) -> R
             (labels[top:bottom] > 0).astype(np.uint8), connectivity=8, ltype=cv2.CV_32S)
         stats = stats[1:].copy()
         stats[:, 1] += top
-        # a component whose ink runs on past the rows cut (a sticker above a glyph, the plate's edge or a
-        # bolt's shadow crossing the line of text) is marked: no bar, whatever its height in the cut
+        # a component whose ink runs on past the rows cut (the plate's edge, a frame's upright or a bolt's
+        # shadow crossing the line of text) is marked: no bar, whatever its height in the cut
         row = Row([], [], cut, labels > 0, top, bottom, common)
         spills = np.array([row.spills(k + 1, 0, cut.shape[1]) for k in range(len(stats))], np.int64).reshape(-1, 1)
         tall, hits = _under(np.hstack([stats, spills]), cut, cols, px)
