@@ -156,8 +156,8 @@ class Tracker:
     def __init__(self, cfg: Any, clock_synced: Callable[[], bool] = lambda: True, jpeg_quality: int | None = None,
                  settle: FusedSettle | None = None) -> None:
         self.cfg = cfg  # firmware.config.PipelineConfig
-        self.settle = settle  # reads O/0 and I/1 off a pass's fused plate; None: no fusion
-        self.fused = 0  # passes whose nearest frames were fused to settle O against 0 or I against 1
+        self.settle = settle  # reads O/0 and a doubled I off a pass's fused plate; None: no fusion
+        self.fused = 0  # passes whose nearest frames were fused to settle O against 0 or count an II
         self.clock_synced = clock_synced
         self.jpeg_quality = jpeg_quality or cfg.jpeg_quality
         self.tracks: list[Track] = []
@@ -385,14 +385,14 @@ class Tracker:
     def _settle_fused(self, k: Track, ranked: list[tuple[str, float]]) -> list[tuple[str, float]] | None:
         """The vote settled on the pass's fused plate, or None (not asked, or no answer).
 
-        Asked only where the second or third text is the leader's O/0 twin (`round_twins`) or reads an I
-        where the leader reads 1, or one I more (`gained_i`): the nearest views are aligned and averaged (recognition.fusion) and the glyphs read
-        once on that (`glyphs.fused_choice`). O against 0: frame by frame the widths are noisy (the pooled
-        rule below dares only O -> 0); on the fused plate an O of the fonts that issue one measures
-        1.3-1.4 times the plate's digits and a 0 about 1.0. I against 1: a bare bar is an I, a glyph
-        whose flag leaves its box part empty a 1, and a bar the frames' path passed over (beside another
-        I or a U) is one more glyph than the leader has. The text the glyphs say, where some frame voted
-        for it, takes the leader's place and score."""
+        Asked only where the second or third text is the leader's O/0 twin (`round_twins`) or holds an II
+        the leader reads as one I (`gained_i`): the nearest views are aligned and averaged
+        (recognition.fusion) and the glyphs read once on that (`glyphs.fused_choice`). O against 0: frame
+        by frame the widths are noisy (the pooled rule below dares only O -> 0); on the fused plate an O of
+        the fonts that issue one measures 1.3-1.4 times the plate's digits and a 0 about 1.0. The II: a
+        bar the frames' path passed over beside another I is one more bare bar than the leader has Is
+        there. The text the glyphs say, where some frame voted for it, takes the leader's place and
+        score."""
         views, k.views = k.views, []
         if self.settle is None or len(ranked) < 2:
             return None

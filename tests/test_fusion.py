@@ -154,11 +154,11 @@ def test_a_pass_split_between_o_and_0_is_settled_on_its_fused_plate(truth, misre
     assert off.plate == misread and len(calls) == 1
 
 
-@pytest.mark.parametrize("truth,misread,seed", [("JU3Y3I", "JU3Y31", 22), ("B9NPHII", "B9NPHI", 20)])
-def test_a_bare_i_the_frames_read_as_1_or_passed_over_is_settled_on_the_fused_plate(truth, misread, seed):
-    """Frames that read a plate's bare I as 1, or pass over one beside another I (as the road's JU3Y3I
-    and B9NPHII were read): on the fused plate the glyph is a bar, or the bars one more than the
-    leader's Is, and the read is the plate's. A flagged 1 stays 1 (the same pass with its 1 drawn)."""
+@pytest.mark.parametrize("truth,misread,seed", [("JU3Y3II", "JU3Y3I", 22), ("B9NPHII", "B9NPHI", 20)])
+def test_an_i_the_frames_passed_over_beside_another_is_counted_on_the_fused_plate(truth, misread, seed):
+    """Frames that pass over one I of an II (as the road's B9NPHII was read B9NPHI): on the fused plate the
+    run is one bare bar more than the leader's Is, and the read is the plate's. A bare bar the frames
+    read as 1 stays 1: real US dies draw 1 so."""
     rec = Recognizer.from_config(RecognitionConfig())
     img, drawn = plates.render_plate(np.random.default_rng(seed), truth)
     assert drawn == truth
@@ -171,11 +171,9 @@ def test_a_bare_i_the_frames_read_as_1_or_passed_over_is_settled_on_the_fused_pl
     tracker = Tracker(PipelineConfig(fuse_frames=8), settle=rec.settle_fused)
     (settled,) = run(tracker, img, misread, truth)
     assert settled.plate == truth and tracker.fused == 1
-    if len(truth) == len(misread):
-        ones, drawn = plates.render_plate(np.random.default_rng(seed), misread)
-        assert drawn == misread
-        (kept,) = run(Tracker(PipelineConfig(fuse_frames=8), settle=rec.settle_fused), ones, misread, truth)
-        assert kept.plate == misread
+    ones = truth[:-1] + "1"  # the last bar read as 1 in most frames, as I in the rest
+    (kept,) = run(Tracker(PipelineConfig(fuse_frames=8), settle=rec.settle_fused), img, ones, truth)
+    assert kept.plate == ones
 
 
 def test_a_pass_with_no_o_against_0_question_is_not_fused(plate):
@@ -192,7 +190,7 @@ def test_a_pass_with_no_o_against_0_question_is_not_fused(plate):
     (read,) = tracker.flush()
     assert read.plate == TEXT and calls == [] and tracker.fused == 0
     assert round_twins("7OBC123", "70BC123") and round_twins("OO4", "004")
-    assert gained_i("JU3Y31", "JU3Y3I") == [5] and gained_i("B9NPHI", "B9NPHII") == [5]
-    assert gained_i("S3P7U", "S3P7IU") == [4] and gained_i("JU3Y3I", "JU3Y31") == [] and gained_i("S3P7IU", "S3P7U") == []
-    assert gained_i("7A8C123", TEXT) == [] and gained_i("S3P7U", "S3P71U") == [] and gained_i("AB", "AB") == []
+    assert gained_i("B9NPHI", "B9NPHII") == [5] and gained_i("IAB", "IIAB") == [0]
+    assert gained_i("JU3Y31", "JU3Y3I") == [] and gained_i("S3P7U", "S3P7IU") == []  # a 1, a lone I: no
+    assert gained_i("B9NPHII", "B9NPHI") == [] and gained_i("7A8C123", TEXT) == [] and gained_i("AB", "AB") == []
     assert not round_twins("7OBC123", "7OBC128") and not round_twins("ABC", "ABC") and not round_twins("O4", "004")

@@ -329,7 +329,7 @@ class Recognizer:
     def settle_fused(self, image: np.ndarray, box: tuple[int, int, int, int], voted: list[str]) -> str | None:
         """The text the glyphs of the plate at `box` of `image` say among `voted` (the leader first), or
         None (`glyphs.fused_choice`), the plate cut as `candidates` cuts one: what the tracker asks of a
-        vehicle's fused plate (recognition.fusion) to settle O against 0 and I against 1."""
+        vehicle's fused plate (recognition.fusion) to settle O against 0 and count a doubled I."""
         image = check_image(image)
         crop = plate_crop(image, detect.Detection(tuple(int(v) for v in box), 1.0), self.cfg.crop_margin)
         if crop.shape[0] < 4 or crop.shape[1] < 8:

@@ -12,10 +12,10 @@ monospaced dies draw O no wider than 0, so one narrow glyph proves little. Over 
 camera frames (`round_widths`, pooled by the tracker with `pooled_choice`) a glyph narrower than
 the digits in the median is evidence enough that an O read there is a 0.
 
-I against 1 likewise, on a vehicle's fused plate only (`fused_choice`, `bar_choice`): the dies that
-issue I draw it as a bare bar and their 1 with a flag, and a bar beside another I or a U is the
-glyph the OCR's path most often passes over. Where a rival of the vote reads an I there, the glyphs
-between its neighbours are counted and shaped (`Glyphs.bars`).
+An I passed over beside another, on a vehicle's fused plate only (`fused_choice`, `bar_choice`): CTC
+writes a doubled letter only with a blank column between its two, and the OCR's path drops one I of an
+II. Where a rival of the vote holds the II, the glyphs between the run's neighbours are counted and
+shaped (`Glyphs.bars`). Never a 1 read as I on its shape: real US dies draw 1 as a bare bar too.
 """
 
 from __future__ import annotations
@@ -42,10 +42,11 @@ FUSED_WIDE = 1.25
 ALT_SHARE = 0.1  # the O reading must hold at least this share of the top read's probability
 SCALE = 2  # glyphs are measured on the crop resized to SCALE times the OCR input
 DIGITS = "023456789"  # digits whose width is the plate's digit width (1 is narrow in most fonts)
-# I against 1 on a vehicle's fused plate: the dies that issue I draw it as a bare bar, the same ink in every
-# pixel row whatever its slant, and their 1 with a flag (and often a foot) that widens a fifth of its rows or
-# more; monospaced dies and Noto Sans serif their I, which then says nothing. Simulated road, seeds 1-8, on
-# the passes' fused plates: 34 of 48 runs of Is found as bars, 1 of 195 1s taken for one
+# an I counted on a vehicle's fused plate: a bare bar, the same ink in every pixel row whatever its slant
+# (monospaced dies and Noto Sans serif their I, which then says nothing). Simulated road, seeds 1-8, on the
+# passes' fused plates: 34 of 48 runs of Is found as bars, 1 of 195 1s taken for one; but on real US plates
+# (us-crops-dev) 23 of 142 1s are such bars (Virginia, Arkansas, Connecticut, Massachusetts, New Hampshire,
+# Rhode Island, Hawaii) and none of 22 Is, so a bar only counts glyphs and never tells I from 1
 STRICT = 0.4  # the strict threshold: this share of the way from Otsu's level to the ink's mean
 LOCAL_BLOCK, LOCAL_C = 61, 8  # the local threshold: a block about a glyph high, ink this far past its mean
 BAR_EVEN = 1.4  # a bar's widest pixel rows (95th percentile) hold at most this many times its median row's ink
@@ -222,22 +223,31 @@ class Row:
             hi += 1
         return lo >= own.min() - 2 and hi <= own.max() + 2
 
-    def split(self, s: np.ndarray, at_x: float, keep_x: float) -> tuple[np.ndarray, np.ndarray] | None:
-        """Glyph `s` cut in two where it is joined by a bridge (a sticker's edge, a smear) between the
-        column at_x (where another glyph stands) and keep_x (its own): the columns between them where its
-        ink fills no more than BRIDGE of the text's height, cut away; the part on keep_x's side and the
-        part on the other, each as a glyph of `Row.glyphs` (its ink's box, area, spill and `_runs`); or
-        None where no column is that thin (glyphs run together over more rows say nothing)."""
+    def split(self, s: np.ndarray, keep_x: float, side: int) -> tuple[np.ndarray, np.ndarray] | None:
+        """Glyph `s` cut in two where it is joined by a bridge (a sticker's edge, a smear) on the `side` of
+        the column keep_x (its own character's; +1: to its right, -1: to its left): the columns there where
+        its ink fills no more than BRIDGE of the text's height, with ink of half the text's height on
+        both sides of them, cut away; the part holding keep_x and the other, each as a glyph of
+        `Row.glyphs` (its ink's box, area, spill and `_runs`); or None where no column is that thin
+        (glyphs run together over more rows say nothing)."""
         assert self.labels is not None
         x, y, w, h = (int(v) for v in s[:4])
         label = int(s[-1])
         mask = self.labels[y: y + h, x: x + w] == label
         ink = mask.sum(0)
-        lo, hi = sorted((int(round(at_x)) - x, int(round(keep_x)) - x))
-        lo, hi = max(lo, 0), min(hi, w - 1)
-        if hi <= lo:
+        stroke = 0.5 * self.common
+        before = np.maximum.accumulate(ink) >= stroke  # a stroke at or left of each column
+        after = np.maximum.accumulate(ink[::-1])[::-1] >= stroke
+        k = min(max(int(round(keep_x)) - x, 0), w - 1)
+        inside = np.zeros(w, bool)
+        inside[1: w - 1] = before[: w - 2] & after[2:]
+        if side > 0:
+            inside[: k + 1] = False
+        else:
+            inside[k:] = False
+        if not inside.any():
             return None
-        v = lo + int(np.argmin(ink[lo: hi + 1]))
+        v = int(np.flatnonzero(inside)[np.argmin(ink[inside])])
         thin = BRIDGE * self.common
         if ink[v] > thin:
             return None
@@ -257,7 +267,7 @@ class Row:
             spill = self.spills(label, int(box[0]), int(box[0] + box[2]))
             parts.append(np.array([*box, area, spill, *_runs(self.labels, label, box), label], float))
         left, right = parts
-        return (left, right) if keep_x < at_x else (right, left)
+        return (left, right) if side > 0 else (right, left)
 
 
 def _under(stats: np.ndarray, labels: np.ndarray, cols: list[tuple[str, float]],
@@ -371,12 +381,12 @@ class Glyphs:
         xs = [(c + 0.5) * ocr.OCR_W * SCALE / self.probs.shape[0] for _, c in cols]
         cut: list[np.ndarray] = []
         if left is not None and left[0] + left[2] > xs[first]:
-            parts = row.split(left, xs[first], xs[first - 1])
+            parts = row.split(left, xs[first - 1], +1)
             if parts:
                 left, other = parts
                 cut.append(other)
         if right is not None and right[0] < xs[last]:
-            parts = row.split(right, xs[last], xs[last + 1])
+            parts = row.split(right, xs[last + 1], -1)
             if parts:
                 right, other = parts
                 cut.append(other)
@@ -487,23 +497,22 @@ def round_twins(a: str, b: str) -> bool:
 
 
 def gained_i(leader: str, rival: str) -> list[int]:
-    """Where `rival` reads an I the leader does not: an I in place of the leader's 1, or the one I the
-    rival holds more; empty where it differs otherwise (a 1 for an I, an I fewer)."""
-    if len(rival) == len(leader):
-        diff = [i for i, (x, y) in enumerate(zip(leader, rival)) if x != y]
-        return diff if diff and all(leader[i] == "1" and rival[i] == "I" for i in diff) else []
-    if len(rival) == len(leader) + 1:
-        return [i for i in range(len(rival)) if rival[i] == "I" and rival[:i] + rival[i + 1:] == leader][:1]
-    return []
+    """Where `rival` holds one I more than the leader, beside another I (an II the leader reads as one I):
+    that I's position; else empty. CTC writes a doubled letter only with a blank column between the two,
+    and the path drops one (the road's B9NPHII read B9NPHI). Not an I for the leader's 1: real US dies
+    draw 1 as a bare bar too (Massachusetts' 14CV10 holds two), so no glyph tells them apart; nor an I
+    beside other letters, where a bar-shaped separator or the plate's edge would count as one (8 of 2,594
+    Is put beside other glyphs of us-crops-dev's right texts passed the bar count: benchmarks/bar_check.py)."""
+    if len(rival) != len(leader) + 1:
+        return []
+    return [i for i in range(len(rival)) if rival[i] == "I" and rival[:i] + rival[i + 1:] == leader
+            and "I" in (rival[i - 1: i] + rival[i + 1: i + 2])][:1]
 
 
 def bar_choice(g: Glyphs, leader: str, rivals: list[str]) -> str | None:
-    """The first of `rivals` that reads an I where the leader reads 1, or holds one I the leader lacks,
-    where the glyphs of a vehicle's fused plate draw each such I, with the Is beside it, as that many bare
-    bars (`Glyphs.bars`); or None. The road's misses the frames' vote leaves: a bare I read as 1 (JU3Y31
-    for JU3Y3I), an I beside another I or a U passed over (B9NPHI for B9NPHII, S3P7U for S3P7IU). Only
-    towards I: monospaced dies and Noto Sans serif their I, which then fills its box as a 1 does, so no
-    glyph proves a 1; and a glyph missing may be one run into its neighbour, so no count proves an I
+    """The first of `rivals` that holds one I of an II the leader reads as one I (`gained_i`), where the
+    glyphs of a vehicle's fused plate draw that run of Is as that many bare bars (`Glyphs.bars`); or None.
+    Only towards more Is: a glyph missing may be one run into its neighbour, so no count proves an I
     doubled."""
     for r in rivals:
         gained = gained_i(leader, r)
@@ -524,10 +533,10 @@ def bar_choice(g: Glyphs, leader: str, rivals: list[str]) -> str | None:
 
 def fused_choice(g: Glyphs, voted: list[str]) -> str | None:
     """The text the glyphs of a vehicle's fused plate (recognition.fusion) say among the texts its frames
-    voted for (`voted`, the leader first), where the second or third is the leader's O/0 twin or reads an
-    I the leader does not (`gained_i`);
+    voted for (`voted`, the leader first), where the second or third is the leader's O/0 twin or holds an
+    II the leader reads as one I (`gained_i`);
     None where they say the leader or nothing. O against 0: each O or 0 of the leader measured once
-    (`fused_say`), the text they spell, where some frame voted for it. I against 1: `bar_choice`."""
+    (`fused_say`), the text they spell, where some frame voted for it. The II: `bar_choice`."""
     if len(voted) < 2:
         return None
     lead, rivals = voted[0], voted[1:3]
