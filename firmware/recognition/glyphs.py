@@ -502,7 +502,7 @@ def gained_i(leader: str, rival: str) -> list[int]:
     and the path drops one (the road's B9NPHII read B9NPHI). Not an I for the leader's 1: real US dies
     draw 1 as a bare bar too (Massachusetts' 14CV10 holds two), so no glyph tells them apart; nor an I
     beside other letters, where a bar-shaped separator or the plate's edge would count as one (8 of 2,594
-    Is put beside other glyphs of us-crops-dev's right texts passed the bar count: benchmarks/bar_check.py)."""
+    Is put beside other glyphs of us-crops-dev's right texts passed the bar count: benchmarks/real_glyphs.py)."""
     if len(rival) != len(leader) + 1:
         return []
     return [i for i in range(len(rival)) if rival[i] == "I" and rival[:i] + rival[i + 1:] == leader

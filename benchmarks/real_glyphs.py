@@ -1,14 +1,16 @@
-"""Whether the bar test (`glyphs.Glyphs.bars`) tells I from 1 on real plates, and how often it counts an I
-that is not there.
+"""The glyph rules against real plates: what the fused plate's glyphs would say of each real O, 0, 1 and I.
 
-The tracker counts a doubled I on a vehicle's fused plate by its bare bars (docs/recognition.md). A glyph
-rule tuned on the generator's fonts must hold on real dies too: this reads every crop of a crops set
-(`labels.csv`: file, plate) with the shipped OCR and asks of each true 1 and I whether the glyph under it
-is a bare bar (a rule that read bars as I would turn every such 1 into an I), then puts an I into each gap
-of the right text and asks whether the bar count (`glyphs.bar_choice`) passes it: beside other glyphs
-(separators, the plate's edge) and beside another I (the case the tracker asks about).
+The tracker settles O against 0 by a glyph's width and counts a doubled I by its bare bars on a vehicle's
+fused plate (docs/recognition.md). Rules found on the generator's fonts must hold on real dies too: this
+reads every crop of a crops set (`labels.csv`: file, plate) with the shipped OCR and asks
+- of each true O and 0, what its width against the plate's other digits says (`glyphs.fused_say`: O,
+  0 or nothing): a 0 said O or an O said 0 is a rule that would turn a right read wrong;
+- of each true 1 and I, whether the glyph is a bare bar (a rule that read bars as I would turn every such
+  1 into an I);
+- of an I put into each gap of the right text, whether the bar count (`Glyphs.bars`) passes it: beside
+  other glyphs (separators, the plate's edge) and beside another I (the case the tracker asks about).
 
-    .venv/bin/python benchmarks/bar_check.py [--crops ../shared/datasets/us-crops-dev] [--models-dir DIR]
+    .venv/bin/python benchmarks/real_glyphs.py [--crops ../shared/datasets/us-crops-dev] [--models-dir DIR]
 """
 
 from __future__ import annotations
@@ -40,12 +42,15 @@ def main() -> int:
     bars: Counter[tuple[str, bool]] = Counter()
     where: Counter[str] = Counter()
     added = {"beside_other": [0, 0], "beside_i": [0, 0]}  # asked, passed
+    rounds: Counter[str] = Counter()  # "0 said O" and the like
     for row in tqdm(rows, desc="crops"):
         text = ocr.normalise(row["plate"])
         crop = cv2.imread(str(args.crops / row["file"]))
         if crop is None or not text:
             continue
         g = glyphs.Glyphs(crop, rec._probs([crop])[0])
+        for i, v in g.ratios(text, [i for i, ch in enumerate(text) if ch in "O0"]).items():
+            rounds[f"{text[i]} said {glyphs.fused_say(v) or 'nothing'}"] += 1
         for i, ch in enumerate(text):
             if ch in "1I":
                 bar = g.bars(text[:i] + "I" + text[i + 1:], i, i)
@@ -65,6 +70,7 @@ def main() -> int:
             added[key][1] += int(g.bars(rival, a, b))
     out = {
         "crops": len(rows),
+        "round_glyphs_measured": dict(sorted(rounds.items())),
         "ones": bars[("1", True)] + bars[("1", False)], "ones_as_bars": bars[("1", True)],
         "is": bars[("I", True)] + bars[("I", False)], "is_as_bars": bars[("I", True)],
         "ones_as_bars_by_state": dict(where.most_common()),
