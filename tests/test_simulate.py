@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 import subprocess
 import sys
 from datetime import UTC, datetime
@@ -89,3 +90,23 @@ def test_the_road_benchmark_runs_several_seeds_and_totals_them_against_the_targe
     assert not passes(road | {"correct": 633})
     assert not passes(road | {"duplicates": 1})
     assert not passes(road | {"phantoms": 4})
+
+
+def test_the_fused_passes_benchmark_keeps_each_pass_and_replays_the_rules_on_it(tmp_path) -> None:
+    """benchmarks/fused_passes.py: `dump` runs a road and keeps every pass's fused plate with its vote and
+    truth (it reaches into the tracker, so a change there must keep it working); `eval` replays the fused
+    settle rules on what was kept and accounts for every pass it asked about."""
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "fused_passes.py"
+    out = tmp_path / "fused"
+    p = subprocess.run([sys.executable, str(script), "dump", "--seeds", "11", "--conditions", "day",
+                        "--vehicles", "3", "--out", str(out)], capture_output=True, text=True, timeout=600)
+    assert p.returncode == 0, p.stderr
+    with open(out / "seed11-day.pkl", "rb") as f:
+        passes = pickle.load(f)
+    assert passes, "no pass of three vehicles voted two texts"
+    for q in passes:
+        assert q["crop"].ndim == 3 and q["probs"].shape[0] == 32 and q["ranked"] and q["truth"]
+    p = subprocess.run([sys.executable, str(script), "eval", str(out)], capture_output=True, text=True, timeout=600)
+    assert p.returncode == 0, p.stderr
+    got = json.loads(p.stdout.strip().splitlines()[-1])
+    assert got["asked"] == got["left"] + got["mended"] + got["broken"] + got["changed_wrong_to_wrong"]
