@@ -6,7 +6,8 @@ keeps, for every pass whose vote holds two texts or more, the fused plate's crop
 the OCR's probabilities on it, the ranked vote and the ground truth (one pickle per road: local files made
 here, never read from elsewhere). `eval` then replays the current rules on them in seconds: of the passes
 the tracker would ask about (the vote's second or third text an O/0 twin of the leader or holding an II
-the leader reads as one I), how many the rules leave, mend and break against the frames' vote. The crops
+the leader reads as one I), how many the rules leave, mend and break against the frames' vote, and
+whether the replay settles every pass as the tracker did in the run that made the dump. The crops
 and probabilities do not depend on the glyph rules, so one dump serves every change to them; a new OCR,
 detector, fusion or road needs a new dump.
 
@@ -33,10 +34,11 @@ from benchmarks.simulate_accuracy import seed_list  # noqa: E402
 
 
 def dump_road(args: argparse.Namespace, seed: int, cond: str) -> tuple[str, int]:
-    """One road run with every pass's fused plate recorded (the tracker's own decisions unchanged)."""
+    """One road run with every pass's fused plate recorded, and the text the tracker settled on (its own
+    decisions unchanged)."""
     from firmware import tracking
     from firmware.commands.simulate import simulate
-    from firmware.recognition import check_image, detect, fusion, plate_crop
+    from firmware.recognition import fusion
 
     passes: list[dict] = []
     settle = tracking.Tracker._settle_fused
@@ -44,13 +46,14 @@ def dump_road(args: argparse.Namespace, seed: int, cond: str) -> tuple[str, int]
     def recording(self: tracking.Tracker, k: tracking.Track, ranked: list[tuple[str, float]]):
         rec = getattr(self.settle, "__self__", None)  # the Recognizer whose settle_fused the tracker asks
         made = fusion.fuse(list(k.views)) if rec is not None and len(ranked) >= 2 and k.views else None
-        if made is not None:
-            crop = plate_crop(check_image(made.image), detect.Detection(tuple(int(v) for v in made.box), 1.0),
-                              rec.cfg.crop_margin)
-            passes.append({"crop": crop, "probs": rec._probs([crop])[0],
+        g = rec.fused_glyphs(made.image, made.box) if made is not None else None
+        settled = settle(self, k, ranked)
+        if g is not None:
+            passes.append({"crop": g.crop, "probs": g.probs,
                            "ranked": [(t, round(s / k.weight, 4)) for t, s in ranked[:5]],
+                           "settled": (settled or ranked)[0][0],
                            "truth": max(k.truth.items(), key=lambda kv: kv[1])[0] if k.truth else None})
-        return settle(self, k, ranked)
+        return settled
 
     tracking.Tracker._settle_fused = recording
     cfg = configured.load(args)
@@ -65,29 +68,32 @@ def dump_road(args: argparse.Namespace, seed: int, cond: str) -> tuple[str, int]
 
 
 def evaluate(folder: Path, verbose: bool) -> dict:
+    """The current rules replayed on every kept pass: how many the tracker would ask about, and of those
+    how many the glyphs leave, mend, break or change from one wrong text to another; and how many
+    passes the replay settles as the run that made the dump did (all of them, while neither the rules nor
+    the tracker have changed since)."""
     from firmware.recognition import glyphs
 
-    asked = left = mended = broken = 0
+    passes = asked = left = mended = broken = as_run = 0
     for path in tqdm(sorted(folder.glob("*.pkl")), desc="roads"):
         with open(path, "rb") as f:
-            passes = pickle.load(f)
-        for p in passes:
+            kept = pickle.load(f)
+        for p in kept:
+            passes += 1
             voted = [t for t, _ in p["ranked"]]
-            lead = voted[0]
-            if not any(glyphs.round_twins(lead, t) or glyphs.gained_i(lead, t) for t in voted[1:3]):
-                continue
-            asked += 1
-            said = glyphs.fused_choice(glyphs.Glyphs(p["crop"], p["probs"]), voted)
-            read = said if said and said != lead and said in voted else lead
-            if read == lead:
-                left += 1
-                continue
-            mended += read == p["truth"]
-            broken += lead == p["truth"]
-            if verbose:
-                print(f"  {path.stem}: {lead} -> {read} (truth {p['truth']}, vote {p['ranked'][:3]})")
-    return {"asked": asked, "left": left, "mended": mended, "broken": broken,
-            "changed_wrong_to_wrong": asked - left - mended - broken}
+            lead = read = voted[0]
+            if glyphs.fused_asks(voted):
+                asked += 1
+                said = glyphs.fused_choice(glyphs.Glyphs(p["crop"], p["probs"]), voted)
+                read = said if said and said in voted else lead
+                left += read == lead
+                mended += read != lead and read == p["truth"]
+                broken += read != lead and lead == p["truth"]
+                if verbose and read != lead:
+                    print(f"  {path.stem}: {lead} -> {read} (truth {p['truth']}, vote {p['ranked'][:3]})")
+            as_run += read == p["settled"]
+    return {"passes": passes, "asked": asked, "left": left, "mended": mended, "broken": broken,
+            "changed_wrong_to_wrong": asked - left - mended - broken, "settled_as_the_run": as_run}
 
 
 def main() -> int:

@@ -61,13 +61,7 @@ def main() -> int:
             rival = text[:j] + "I" + text[j:]
             key = "beside_i" if "I" in text[max(0, j - 1): j + 1] else "beside_other"
             added[key][0] += 1
-            # the bar count alone, as the tracker would apply it to such a rival
-            a = b = j
-            while a > 0 and rival[a - 1] == "I":
-                a -= 1
-            while b + 1 < len(rival) and rival[b + 1] == "I":
-                b += 1
-            added[key][1] += int(g.bars(rival, a, b))
+            added[key][1] += int(g.bars(rival, *glyphs.i_run(rival, j)))  # the bar count alone
     out = {
         "crops": len(rows),
         "round_glyphs_measured": dict(sorted(rounds.items())),

@@ -29,7 +29,6 @@ import numpy as np
 from drivers.camera.base import Frame
 from firmware.records import Candidate, Direction, PlateRead, PlateResult
 from firmware.recognition import fusion, glyphs
-from firmware.recognition.glyphs import gained_i, round_twins
 
 log = logging.getLogger(__name__)
 
@@ -385,8 +384,8 @@ class Tracker:
     def _settle_fused(self, k: Track, ranked: list[tuple[str, float]]) -> list[tuple[str, float]] | None:
         """The vote settled on the pass's fused plate, or None (not asked, or no answer).
 
-        Asked only where the second or third text is the leader's O/0 twin (`round_twins`) or holds an II
-        the leader reads as one I (`gained_i`): the nearest views are aligned and averaged
+        Asked only where the second or third text is the leader's O/0 twin or holds an II the leader reads
+        as one I (`glyphs.fused_asks`): the nearest views are aligned and averaged
         (recognition.fusion) and the glyphs read once on that (`glyphs.fused_choice`). O against 0: frame
         by frame the widths are noisy (the pooled rule below dares only O -> 0); on the fused plate an O of
         the fonts that issue one measures 1.3-1.4 times the plate's digits and a 0 about 1.0. The II: a
@@ -397,7 +396,7 @@ class Tracker:
         if self.settle is None or len(ranked) < 2:
             return None
         lead = ranked[0][0]
-        if not any(round_twins(lead, t) or gained_i(lead, t) for t, _ in ranked[1:3]):
+        if not glyphs.fused_asks([t for t, _ in ranked]):
             return None
         made = fusion.fuse(views)
         if made is None:

@@ -17,8 +17,8 @@ from firmware.pipeline import Pipeline
 from firmware.recognition import Recognizer, fusion, glyphs, plate_crop
 from firmware.recognition.detect import Detection
 from firmware.records import Candidate, PlateResult
-from firmware.recognition.glyphs import gained_i
-from firmware.tracking import Tracker, round_twins
+from firmware.recognition.glyphs import fused_asks, gained_i, round_twins
+from firmware.tracking import Tracker
 from models.synth import plates
 
 T0 = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
@@ -193,4 +193,6 @@ def test_a_pass_with_no_o_against_0_question_is_not_fused(plate):
     assert gained_i("B9NPHI", "B9NPHII") == [5] and gained_i("IAB", "IIAB") == [0]
     assert gained_i("JU3Y31", "JU3Y3I") == [] and gained_i("S3P7U", "S3P7IU") == []  # a 1, a lone I: no
     assert gained_i("B9NPHII", "B9NPHI") == [] and gained_i("7A8C123", TEXT) == [] and gained_i("AB", "AB") == []
+    assert fused_asks(["7OBC123", "7A8C123", "70BC123"]) and not fused_asks(["7OBC123", "7A8C123", TEXT, "70BC123"])
+    assert fused_asks(["B9NPHI", "B9NPH", "B9NPHII"]) and not fused_asks(["JU3Y31", "JU3Y3I"]) and not fused_asks([TEXT])
     assert not round_twins("7OBC123", "7OBC128") and not round_twins("ABC", "ABC") and not round_twins("O4", "004")

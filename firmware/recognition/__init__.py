@@ -330,11 +330,17 @@ class Recognizer:
         """The text the glyphs of the plate at `box` of `image` say among `voted` (the leader first), or
         None (`glyphs.fused_choice`), the plate cut as `candidates` cuts one: what the tracker asks of a
         vehicle's fused plate (recognition.fusion) to settle O against 0 and count a doubled I."""
+        g = self.fused_glyphs(image, box)
+        return glyphs.fused_choice(g, voted) if g is not None else None
+
+    def fused_glyphs(self, image: np.ndarray, box: tuple[int, int, int, int]) -> glyphs.Glyphs | None:
+        """The plate at `box` of `image` cut as `candidates` cuts one, with the OCR's probabilities on it
+        (None where the cut is too small to read): what `settle_fused` measures."""
         image = check_image(image)
         crop = plate_crop(image, detect.Detection(tuple(int(v) for v in box), 1.0), self.cfg.crop_margin)
         if crop.shape[0] < 4 or crop.shape[1] < 8:
             return None
-        return glyphs.fused_choice(glyphs.Glyphs(crop, self._probs([crop])[0]), voted)
+        return glyphs.Glyphs(crop, self._probs([crop])[0])
 
     def keeps(self, r: PlateResult) -> bool:
         """Whether a read candidate is a plate: it reads as something, at `min_read_confidence`,

@@ -509,26 +509,33 @@ def gained_i(leader: str, rival: str) -> list[int]:
             and "I" in (rival[i - 1: i] + rival[i + 1: i + 2])][:1]
 
 
+def i_run(text: str, i: int) -> tuple[int, int]:
+    """The first and last position of the run of Is in `text` that holds position i."""
+    a = b = i
+    while a > 0 and text[a - 1] == "I":
+        a -= 1
+    while b + 1 < len(text) and text[b + 1] == "I":
+        b += 1
+    return a, b
+
+
 def bar_choice(g: Glyphs, leader: str, rivals: list[str]) -> str | None:
     """The first of `rivals` that holds one I of an II the leader reads as one I (`gained_i`), where the
     glyphs of a vehicle's fused plate draw that run of Is as that many bare bars (`Glyphs.bars`); or None.
     Only towards more Is: a glyph missing may be one run into its neighbour, so no count proves an I
     doubled."""
     for r in rivals:
-        gained = gained_i(leader, r)
-        if not gained:
-            continue
-        runs = set()
-        for i in gained:
-            a = b = i
-            while a > 0 and r[a - 1] == "I":
-                a -= 1
-            while b + 1 < len(r) and r[b + 1] == "I":
-                b += 1
-            runs.add((a, b))
-        if all(g.bars(r, a, b) for a, b in sorted(runs)):
+        if any(g.bars(r, *i_run(r, i)) for i in gained_i(leader, r)):
             return r
     return None
+
+
+def fused_asks(voted: list[str]) -> bool:
+    """Whether a vehicle's fused plate has a question to settle in its vote (`voted`, the leader first):
+    the second or third text is the leader's O/0 twin (`round_twins`) or holds an II the leader reads as
+    one I (`gained_i`). Fusing costs tens of milliseconds, so only such passes are fused."""
+    lead = voted[0] if voted else ""
+    return any(round_twins(lead, t) or gained_i(lead, t) for t in voted[1:3])
 
 
 def fused_choice(g: Glyphs, voted: list[str]) -> str | None:
