@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks import configured  # noqa: E402
 from firmware.recognition import Recognizer, glyphs, ocr  # noqa: E402
-from models import DATASETS  # noqa: E402
+from models import DATASETS, fixed_plate  # noqa: E402
 
 
 def main() -> int:
@@ -44,7 +44,7 @@ def main() -> int:
     added = {"beside_other": [0, 0], "beside_i": [0, 0]}  # asked, passed
     rounds: Counter[str] = Counter()  # "0 said O" and the like
     for row in tqdm(rows, desc="crops"):
-        text = ocr.normalise(row["plate"])
+        text = ocr.normalise(fixed_plate(args.crops.name, row["file"], row["plate"]))  # benchmarks/labels/fixes.tsv
         crop = cv2.imread(str(args.crops / row["file"]))
         if crop is None or not text:
             continue

@@ -56,6 +56,24 @@ def test_us_format_prior_outweighs_a_three_to_one_misread_but_not_a_clear_read()
     assert r.plate == "7ABC12O"
 
 
+def test_us_format_prior_reads_a_lone_letter_among_digits_as_the_digit():
+    """Serials of digits alone are US serials too (42 of us-crops-dev's 375 plates): New Hampshire's 2470410
+    read 24704I0 by a split-trained network is put right by the prior, as a formatted text is."""
+    p = probs_for("24704I0", 0.6, {5: ("1", 0.4)})
+    assert ocr.decode(p).plate == "24704I0"
+    assert ocr.decode(p, us_format_rules=True).plate == "2470410"
+
+
+def test_us_format_prior_leaves_a_california_commercial_letter_to_the_network():
+    """1A23456 (California commercial) is a format of its own, so the digits-only reading of its letter
+    (4812345 for 4B12345) gains nothing over it; a weak detection reading digits alone is still no plate by
+    format (a sign's phone number: `in_us_format` without `numbers`)."""
+    p = probs_for("4B12345", 0.6, {1: ("8", 0.4)})
+    assert ocr.decode(p, us_format_rules=True).plate == "4B12345"
+    assert ocr.in_us_format("4B12345") and not ocr.in_us_format("4812345")
+    assert ocr.in_us_format("4812345", numbers=True) and not ocr.in_us_format("4812", numbers=False)
+
+
 def test_normalise_and_encode():
     assert ocr.normalise(" 7abc-123 ") == "7ABC123"
     with pytest.raises(ValueError):

@@ -441,7 +441,8 @@ def prefer_wide_o(crop: np.ndarray, probs: np.ndarray, reading: ocr.Reading,
         diff = [i for i, (a, b) in enumerate(zip(top, alt)) if a != b]
         if (len(alt) == len(top) and diff and all(top[i] == "0" and alt[i] == "O" for i in diff)
                 and cand.confidence >= ALT_SHARE * reading.confidence
-                and not (us_format_rules and ocr.in_us_format(top) and not ocr.in_us_format(alt))):
+                and not (us_format_rules and ocr.in_us_format(top, numbers=True)
+                         and not ocr.in_us_format(alt, numbers=True))):
             alts.append((k, diff))
     g = measured or Glyphs(crop, probs)
     for k, diff in alts:

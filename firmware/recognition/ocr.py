@@ -30,7 +30,13 @@ US_FORMATS = ["#@@@###", "@@@####", "@@@###", "###@@@", "@@#####", "##@@###", "#
               "@@#@#@",   # Missouri AB1 C2D
               "#@@###",   # Massachusetts 1AB 234
               "@###@@",   # Utah A12 3BC
-              "@@@@##"]   # Florida and Colorado ABC D12
+              "@@@@##",   # Florida and Colorado ABC D12
+              "#@#####"]  # California commercial 1A23456 (12 of scenes-ca's 246 plates)
+# Serials of digits alone: 42 of us-crops-dev's 375 plates (Delaware, Rhode Island, New Hampshire, Illinois,
+# Hawaii, Virginia, Vermont, ...). Ranked by the prior like the formats above, so that a lone I or O read
+# among digits loses to the digit (NH 2470410 read 24704I0); never enough on their own for a weak detection to
+# count as a plate (`in_us_format(numbers=False)`): a sign's number reads as digits too
+US_NUMBER_FORMATS = ["####", "#####", "######", "#######"]
 # How much likelier a text in a common US serial format is taken to be than one in none (the format prior):
 # 4 rather than 2 ranks a formatted read above an extra or missing character's (DVK0943 over DVK01943) and a
 # letter in its formatted place (W772UQ over W772U0); measured in docs/recognition.md
@@ -158,7 +164,7 @@ def _rank(texts: dict[str, float], empty: float, top_n: int, us_format_rules: bo
         return Reading("", 0.0, [])
     if us_format_rules:
         total = sum(texts.values())
-        texts = {t: v * (US_FORMAT_WEIGHT if in_us_format(t) else 1.0) for t, v in texts.items()}
+        texts = {t: v * (US_FORMAT_WEIGHT if in_us_format(t, numbers=True) else 1.0) for t, v in texts.items()}
         scale = total / sum(texts.values())
         texts = {t: v * scale for t, v in texts.items()}
     ranked = sorted(texts.items(), key=lambda kv: -kv[1])[:top_n]
@@ -262,6 +268,8 @@ def is_state_name(text: str) -> bool:
     return text in US_STATE_NAMES
 
 
-def in_us_format(text: str) -> bool:
-    """True when the text's letter/digit pattern is a common US serial format (US_FORMATS)."""
-    return _shape(text) in US_FORMATS
+def in_us_format(text: str, numbers: bool = False) -> bool:
+    """True when the text's letter/digit pattern is a common US serial format (US_FORMATS), or with `numbers`
+    also a serial of digits alone (US_NUMBER_FORMATS)."""
+    shape = _shape(text)
+    return shape in US_FORMATS or numbers and shape in US_NUMBER_FORMATS
