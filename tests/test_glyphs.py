@@ -264,7 +264,7 @@ def test_a_bar_passed_over_beside_another_i_is_counted(name) -> None:
 
 @pytest.mark.parametrize("name", SANS + SERIFED_I)
 def test_a_bar_never_turns_a_1_into_an_i_nor_makes_a_lone_i(name) -> None:
-    """Real US dies draw 1 as a bare bar too (us-crops-dev: 23 of 142 1s, none of its 22 Is): a bar read as
+    """Real US dies draw 1 as a bare bar too (us-crops-dev: 23 of 143 1s, none of its 21 Is): a bar read as
     1 stays 1. An I beside no other I is not added (a bar-shaped separator or the plate's edge would count
     as one), a row with as many glyphs as the leader has characters holds no I it passed over, and no
     count drops an I."""

@@ -45,8 +45,8 @@ DIGITS = "023456789"  # digits whose width is the plate's digit width (1 is narr
 # an I counted on a vehicle's fused plate: a bare bar, the same ink in every pixel row whatever its slant
 # (monospaced dies and Noto Sans serif their I, which then says nothing). Simulated road, seeds 1-8, on the
 # passes' fused plates: 34 of 48 runs of Is found as bars, 1 of 195 1s taken for one; but on real US plates
-# (us-crops-dev) 23 of 142 1s are such bars (Virginia, Arkansas, Connecticut, Massachusetts, New Hampshire,
-# Rhode Island, Hawaii) and none of 22 Is, so a bar only counts glyphs and never tells I from 1
+# (us-crops-dev) 23 of 143 1s are such bars (Virginia, Arkansas, Connecticut, Massachusetts, New Hampshire,
+# Rhode Island, Hawaii) and none of 21 Is, so a bar only counts glyphs and never tells I from 1
 STRICT = 0.4  # the strict threshold: this share of the way from Otsu's level to the ink's mean
 LOCAL_BLOCK, LOCAL_C = 61, 8  # the local threshold: a block about a glyph high, ink this far past its mean
 BAR_EVEN = 1.4  # a bar's widest pixel rows (95th percentile) hold at most this many times its median row's ink
@@ -502,7 +502,7 @@ def gained_i(leader: str, rival: str) -> list[int]:
     that I's position; else empty. CTC writes a doubled letter only with a blank column between the two,
     and the path drops one (the road's B9NPHII read B9NPHI). Not an I for the leader's 1: real US dies
     draw 1 as a bare bar too (Massachusetts' 14CV10 holds two), so no glyph tells them apart; nor an I
-    beside other letters, where a bar-shaped separator or the plate's edge would count as one (8 of 2,594
+    beside other letters, where a bar-shaped separator or the plate's edge would count as one (8 of 2,601
     Is put beside other glyphs of us-crops-dev's right texts passed the bar count: benchmarks/real_glyphs.py)."""
     if len(rival) != len(leader) + 1:
         return []
