@@ -212,6 +212,25 @@ def test_eval_lists_the_plates_it_did_not_read_right_when_asked(images, tmp_path
     assert lines[-1]["detected"] == 0.5 and lines[-1]["exact_top1"] == 0.5
 
 
+def test_eval_all_keeps_a_sets_misses_with_its_summary(images, tmp_path):
+    """`benchmarks/eval_all.py --split` judges a split run by the plates it misses: `evaluate` keeps the
+    summary `polewatch eval` prints and, asked for them, its miss lines under "misses"."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    from eval_all import evaluate
+
+    d, texts = images
+    labels = ["ZZZ999"] + texts[1:]  # a label the first plate does not carry: one sure miss
+    (tmp_path / "labels.csv").write_text("file,plate\n" + "".join(f"crop{i}.png,{t}\n" for i, t in enumerate(labels)))
+    for i in range(len(texts)):
+        (tmp_path / f"crop{i}.png").symlink_to(d / f"crop{i}.png")
+    plain = evaluate(CLI, tmp_path)
+    asked = evaluate(CLI, tmp_path, misses=True)
+    assert "misses" not in plain and plain["labelled"] == asked["labelled"] == len(texts)
+    assert asked["exact_top1"] == plain["exact_top1"] <= 1 - 1 / len(texts)
+    assert len(asked["misses"]) == round(len(texts) * (1 - asked["exact_top1"]))
+    assert {"image": "crop0.png", "truth": "ZZZ999"}.items() <= asked["misses"][0].items()
+
+
 def test_eval_reads_each_scene_as_its_transform_changed_it(images, tmp_path):
     """`evaluate(transform=)` (benchmarks/scene_conditions.py): the changed image is read and scored against
     the changed labels. The scene moved 200 px right with its box moved too reads as before; moved
