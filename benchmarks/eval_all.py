@@ -13,8 +13,8 @@ into photos (benchmarks/pasted_scenes.py), scenes-ca's hold-out plates cut tight
 reports its peak RSS. Prints one JSON summary.
 
 `--split` reads only the sets that judge a recipe trained without `--all-us` (the US validation
-half, scenes-ca's hold-out, crops-ar), with every plate not read right listed under its set: a few
-minutes where the whole run takes a quarter of an hour on two cores.
+half, scenes-ca's hold-out, crops-ar), with every plate not read right listed under its set: about
+a minute where the whole run takes a quarter of an hour on two cores.
 """
 
 from __future__ import annotations
@@ -87,14 +87,13 @@ def main() -> None:
     if models:  # the children read it as the OTA launcher's slot is read
         os.environ["POLEWATCH_MODELS_DIR"] = str(Path(models).resolve())
     tmp = Path(tempfile.mkdtemp())
+    us_val = us_val_folder(a.datasets / "us-crops-dev", tmp / "us-crops-dev-val")
+    holdout = ca_holdout_folder(a.datasets / "scenes-ca", tmp / "scenes-ca-holdout")
     if a.split:
-        split = [us_val_folder(a.datasets / "us-crops-dev", tmp / "us-crops-dev-val"),
-                 ca_holdout_folder(a.datasets / "scenes-ca", tmp / "scenes-ca-holdout"), a.datasets / "crops-ar"]
-        report(a.out, {"sets": [evaluate(cli, s, misses=True) for s in split]})
+        report(a.out, {"sets": [evaluate(cli, s, misses=True) for s in (us_val, holdout, a.datasets / "crops-ar")]})
         return
-    sets = [us_val_folder(a.datasets / "us-crops-dev", tmp / "us-crops-dev-val")]
-    sets += [a.datasets / "crops-ar", linked_subset(a.datasets / "scenes-ca", tmp / "scenes-ca", "labels.tsv", lambda f: True)]
-    sets += [ca_holdout_folder(a.datasets / "scenes-ca", tmp / "scenes-ca-holdout")]
+    sets = [us_val, a.datasets / "crops-ar"]
+    sets += [linked_subset(a.datasets / "scenes-ca", tmp / "scenes-ca", "labels.tsv", lambda f: True), holdout]
     sets += [a.datasets / s for s in ("scenes-eu", "scenes-br")]
     sets += [linked_subset(a.datasets / "scenes-us-speed", tmp / "scenes-us-speed", "labels.tsv", lambda f: True,
                            rows_from=ROOT / "benchmarks" / "labels" / "scenes-us-speed.tsv")]
@@ -125,7 +124,7 @@ def evaluate(cli: list[str], folder: Path, misses: bool = False) -> dict:
     lines = r.stdout.strip().splitlines()
     result = json.loads(lines[-1])
     if misses:
-        result["misses"] = [json.loads(ln)["miss"] for ln in lines[:-1] if ln.startswith('{"miss"')]
+        result["misses"] = [json.loads(ln)["miss"] for ln in lines[:-1]]  # every line before the summary
     print(json.dumps({k: v for k, v in result.items() if k != "misses"}), file=sys.stderr, flush=True)
     return result
 

@@ -181,13 +181,17 @@ def test_eval_scores_a_labelled_crop_folder(images, tmp_path):
     assert s["exact_top1"] >= 4 / 6 and s["top_n"] >= s["exact_top1"]
 
 
+def crop_folder(folder: Path, d: Path, labels: list[str]) -> None:
+    """A crops folder of the fixture's crops, crop i labelled labels[i]."""
+    (folder / "labels.csv").write_text("file,plate\n" + "".join(f"crop{i}.png,{t}\n" for i, t in enumerate(labels)))
+    for i in range(len(labels)):
+        (folder / f"crop{i}.png").symlink_to(d / f"crop{i}.png")
+
+
 def test_eval_lists_the_plates_it_did_not_read_right_when_asked(images, tmp_path):
     d, texts = images
     wrong = ["ZZZ999", "QQQ111"]  # labels the first two plates do not carry: two sure misses
-    labels = wrong + texts[2:]
-    (tmp_path / "labels.csv").write_text("file,plate\n" + "".join(f"crop{i}.png,{t}\n" for i, t in enumerate(labels)))
-    for i in range(len(texts)):
-        (tmp_path / f"crop{i}.png").symlink_to(d / f"crop{i}.png")
+    crop_folder(tmp_path, d, wrong + texts[2:])
     plain = polewatch("eval", str(tmp_path))
     r = polewatch("eval", "--misses", str(tmp_path))
     assert r.returncode == 0, r.stderr
@@ -219,10 +223,7 @@ def test_eval_all_keeps_a_sets_misses_with_its_summary(images, tmp_path):
     from eval_all import evaluate
 
     d, texts = images
-    labels = ["ZZZ999"] + texts[1:]  # a label the first plate does not carry: one sure miss
-    (tmp_path / "labels.csv").write_text("file,plate\n" + "".join(f"crop{i}.png,{t}\n" for i, t in enumerate(labels)))
-    for i in range(len(texts)):
-        (tmp_path / f"crop{i}.png").symlink_to(d / f"crop{i}.png")
+    crop_folder(tmp_path, d, ["ZZZ999"] + texts[1:])  # a label the first plate does not carry: one sure miss
     plain = evaluate(CLI, tmp_path)
     asked = evaluate(CLI, tmp_path, misses=True)
     assert "misses" not in plain and plain["labelled"] == asked["labelled"] == len(texts)
