@@ -48,10 +48,19 @@ def candidate(out: Path, files: dict[str, Path], models_dir: Path = MODELS_DIR) 
         entry.pop("variants", None)
         shutil.copyfile(files.get(name, models_dir / entry["file"]), out / entry["file"])
         entry["sha256"] = sha256_file(out / entry["file"])
-        if name in files:  # what the benchmarks print as the model's version
+        if name in files:  # what the benchmarks print as the model's version, and the size it reads
             entry["version"] = f"candidate {Path(files[name]).name}"
+            entry["input"] = _declared_input(out / entry["file"])
     (out / "manifest.json").write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
     return out
+
+
+def _declared_input(onnx_path: Path) -> list[int | str]:
+    """A candidate file's input shape as the manifest writes it ("N" for a dynamic batch): a candidate
+    trained at another crop size is then refused, or read, by that size and not the shipped file's."""
+    from models.warmstart import onnx_input_shape
+
+    return [d if isinstance(d, int) and d > 0 else "N" for d in onnx_input_shape(onnx_path)]
 
 
 def main() -> None:
