@@ -99,9 +99,12 @@ def test_live_overload_drops_frames_and_memory_stays_bounded():
     pipe = Pipeline(cam, rec, Tracker(cfg.pipeline), cfg.pipeline, health)
     pipe.start()
     peak = 0
-    for _ in range(30):
+    deadline = time.monotonic() + 20.0  # on a machine busy with other work the road renders slower: wait for it
+    for i in range(200):
         time.sleep(0.1)
         peak = max(peak, pipe.queue.qsize())
+        if (i >= 30 and health.frames_dropped) or time.monotonic() > deadline:
+            break
     pipe.stop()
     assert health.frames_dropped > 0 and peak <= 4
     accounted = health.frames_dropped + health.frames_processed + health.frames_skipped + pipe.queue.qsize()
