@@ -90,7 +90,9 @@ def main() -> None:
     us_val = us_val_folder(a.datasets / "us-crops-dev", tmp / "us-crops-dev-val")
     holdout = ca_holdout_folder(a.datasets / "scenes-ca", tmp / "scenes-ca-holdout")
     if a.split:
-        report(a.out, {"sets": [evaluate(cli, s, misses=True) for s in (us_val, holdout, a.datasets / "crops-ar")]})
+        results = [evaluate(cli, s, misses=True) for s in (us_val, holdout, a.datasets / "crops-ar")]
+        report(a.out, {"sets": results})
+        print("\n".join(map(brief, results)), file=sys.stderr, flush=True)
         return
     sets = [us_val, a.datasets / "crops-ar"]
     sets += [linked_subset(a.datasets / "scenes-ca", tmp / "scenes-ca", "labels.tsv", lambda f: True), holdout]
@@ -127,6 +129,17 @@ def evaluate(cli: list[str], folder: Path, misses: bool = False) -> dict:
         result["misses"] = [json.loads(ln)["miss"] for ln in lines[:-1]]  # every line before the summary
     print(json.dumps({k: v for k, v in result.items() if k != "misses"}), file=sys.stderr, flush=True)
     return result
+
+
+def brief(result: dict) -> str:
+    """One set in two lines a person compares candidates by: plates read right of those labelled, detection
+    where the set is of scenes, and each miss as truth>read (- for no read)."""
+    n = result["labelled"]
+    head = f"{Path(result['set']).name}: exact {round(result['exact_top1'] * n)}/{n} ({result['exact_top1']:.3f})"
+    if "detected" in result:
+        head += f", detected {result['detected']:.3f}, false/image {result['false_detections_per_image']:.3f}"
+    misses = " ".join(f"{m['truth']}>{m.get('plate') or '-'}" for m in result.get("misses", []))
+    return f"{head}\n  misses: {misses or 'none'}"
 
 
 def report(out: Path | None, summary: dict) -> None:

@@ -220,7 +220,7 @@ def test_eval_all_keeps_a_sets_misses_with_its_summary(images, tmp_path):
     """`benchmarks/eval_all.py --split` judges a split run by the plates it misses: `evaluate` keeps the
     summary `polewatch eval` prints and, asked for them, its miss lines under "misses"."""
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-    from eval_all import evaluate
+    from eval_all import brief, evaluate
 
     d, texts = images
     crop_folder(tmp_path, d, ["ZZZ999"] + texts[1:])  # a label the first plate does not carry: one sure miss
@@ -230,6 +230,11 @@ def test_eval_all_keeps_a_sets_misses_with_its_summary(images, tmp_path):
     assert asked["exact_top1"] == plain["exact_top1"] <= 1 - 1 / len(texts)
     assert len(asked["misses"]) == round(len(texts) * (1 - asked["exact_top1"]))
     assert {"image": "crop0.png", "truth": "ZZZ999"}.items() <= asked["misses"][0].items()
+    # the two lines a candidate is compared by: the count read right, and each miss as truth>read
+    right = round(len(texts) * asked["exact_top1"])
+    head, misses = brief(asked).splitlines()
+    assert head.startswith(f"{tmp_path.name}: exact {right}/{len(texts)}") and "detected" not in head
+    assert misses.split()[1].startswith("ZZZ999>") and len(misses.split()) == 1 + len(asked["misses"])
 
 
 def test_eval_reads_each_scene_as_its_transform_changed_it(images, tmp_path):
