@@ -57,10 +57,13 @@ def candidate(out: Path, files: dict[str, Path], models_dir: Path = MODELS_DIR) 
 
 def _declared_input(onnx_path: Path) -> list[int | str]:
     """A candidate file's input shape as the manifest writes it ("N" for a dynamic batch): a candidate
-    trained at another crop size is then refused, or read, by that size and not the shipped file's."""
-    from models.warmstart import onnx_input_shape
+    trained at another crop size is then refused, or read, by that size and not the shipped file's. Read
+    through ONNX Runtime, which the benchmarks have anyway (`models.warmstart.onnx_input_shape` would
+    pull in PyTorch)."""
+    import onnxruntime as ort
 
-    return [d if isinstance(d, int) and d > 0 else "N" for d in onnx_input_shape(onnx_path)]
+    shape = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"]).get_inputs()[0].shape
+    return [d if isinstance(d, int) and d > 0 else "N" for d in shape]
 
 
 def main() -> None:
