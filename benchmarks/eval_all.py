@@ -135,7 +135,7 @@ def brief(result: dict) -> str:
     """One set in two lines a person compares candidates by: plates read right of those labelled, detection
     where the set is of scenes, and each miss as truth>read (- for no read)."""
     n = result["labelled"]
-    head = f"{Path(result['set']).name}: exact {round(result['exact_top1'] * n)}/{n} ({result['exact_top1']:.3f})"
+    head = f"{result['set']}: exact {round(result['exact_top1'] * n)}/{n} ({result['exact_top1']:.3f})"
     if "detected" in result:
         head += f", detected {result['detected']:.3f}, false/image {result['false_detections_per_image']:.3f}"
     misses = " ".join(f"{m['truth']}>{m.get('plate') or '-'}" for m in result.get("misses", []))

@@ -99,11 +99,10 @@ def test_live_overload_drops_frames_and_memory_stays_bounded():
     pipe = Pipeline(cam, rec, Tracker(cfg.pipeline), cfg.pipeline, health)
     pipe.start()
     peak = 0
-    deadline = time.monotonic() + 20.0  # on a machine busy with other work the road renders slower: wait for it
-    for i in range(200):
+    for i in range(200):  # 3 s, or up to 20 s on a machine busy with other work, where the road renders slower
         time.sleep(0.1)
         peak = max(peak, pipe.queue.qsize())
-        if (i >= 30 and health.frames_dropped) or time.monotonic() > deadline:
+        if i >= 30 and health.frames_dropped:
             break
     pipe.stop()
     assert health.frames_dropped > 0 and peak <= 4
