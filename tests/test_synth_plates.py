@@ -679,3 +679,39 @@ def test_the_dealer_frame_probe_reads_the_same_texts_plain_and_framed() -> None:
     assert plain == framed
     assert any(not np.array_equal(a, b) for a, b in zip(big0, big1))
     assert all(SMALL_WIDTH[0] <= s.shape[1] < SMALL_WIDTH[1] for s in small0 + small1)
+
+
+def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
+    """The mask's runs of inked columns, as (first, last) column pairs."""
+    cols = np.flatnonzero(mask.max(axis=0) > 60)
+    breaks = np.flatnonzero(np.diff(cols) > 1)
+    starts = np.concatenate([[cols[0]], cols[breaks + 1]])
+    ends = np.concatenate([cols[breaks], [cols[-1]]])
+    return list(zip(starts.tolist(), ends.tolist()))
+
+
+def test_a_fixed_pitch_plate_gives_an_i_a_full_cell(monkeypatch) -> None:
+    """US dies stand each character in a cell of one width: the I of DELIGRL has as much plate either side of
+    it as its cell leaves, where a desktop font sets it against its neighbours (the gap between glyphs alone).
+    The same seed draws the same plate both ways (the pitch takes no draw of its own)."""
+    monkeypatch.setattr(plates, "STACK_SHARE", 0.0)
+
+    def gaps(share: float, seed: int) -> tuple[int, int, int] | None:
+        monkeypatch.setattr(plates, "PITCH_SHARE", share)
+        mask, _ = plates._text_mask(np.random.default_rng(seed), "0I0", 96, 10_000, stack_share=0.0)
+        runs = _runs(mask)
+        if len(runs) != 3:  # a separator or side code drawn in: not this test's plate
+            return None
+        (a0, a1), (b0, b1), (c0, _) = runs
+        return b0 - a1, c0 - b1, a1 - a0 + 1
+
+    compared = opened = 0
+    for seed in range(40):
+        set_, pitched = gaps(0.0, seed), gaps(1.0, seed)
+        if set_ is None or pitched is None:
+            continue
+        compared += 1
+        assert abs(pitched[0] - pitched[1]) <= 2  # centred in its cell
+        assert pitched[0] >= set_[0] - 1 and pitched[1] >= set_[1] - 1
+        opened += pitched[0] - set_[0] > 0.15 * pitched[2]
+    assert compared >= 25 and opened >= 0.75 * compared

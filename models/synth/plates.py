@@ -74,6 +74,10 @@ TEXT_MARGIN = FRAME_MAX_SIDE + 6
 # Horizontal scale of the glyphs: plate dies are condensed, the fonts here mostly are not.
 SQUEEZE = (0.5, 1.05)
 STACK_SHARE = 0.03  # plates with two small characters stacked inside the registration (read in order)
+# Plates whose characters stand at a fixed pitch, as US dies cut them: each glyph centred in a cell as wide as
+# the font's 0 (or the text's median glyph, where wider), so a 1 or an I keeps a full cell of plate around it
+# (us-crops-dev: BUBBIE2, DELIGRL, HW1155). The rest are set as a desktop font sets them, glyph against glyph.
+PITCH_SHARE = 0.7
 # Extra stroke (px at 96 px cap height) drawn around glyphs: desktop fonts weighted to none;
 # OpenCV stroke fonts any of 0-3. `_font_choice` draws from these, `warm_glyph_cache` renders them all.
 FONT_BOLD = (0, 0, 1, 2)
@@ -414,6 +418,13 @@ def _side_code(rng: np.random.Generator, font: str, bold: int, height: int, sque
     return col
 
 
+def _pitch(font: str, bold: int, text: str, height: int, squeeze: float) -> int:
+    """A fixed-pitch cell's width in px: the font's 0 or the text's median glyph, whichever is wider."""
+    def w(ch: str) -> int:
+        return max(2, int(_glyph(font, ch, bold).shape[1] * height / 96 * squeeze))
+    return max(w("0"), int(np.median([w(ch) for ch in text]))) if text else w("0")
+
+
 def _text_mask(rng: np.random.Generator, text: str, height: int, max_width: int,
                ink=(0, 0, 0), stack_share: float = STACK_SHARE,
                font_check: bool = True, die_font_share: float = 0.0) -> tuple[np.ndarray, list[_Picture]]:
@@ -441,6 +452,7 @@ def _text_mask(rng: np.random.Generator, text: str, height: int, max_width: int,
     sep_kind = rng.choice(["space", "dash", "dot", "ring", "picture", "picture"])
     side = rng.choice(["left", "right"]) if rng.random() < 0.12 else ""
     open_four = rng.random() < 0.25
+    pitch = _pitch(font, bold, text, height, squeeze) if rng.random() < PITCH_SHARE else 0
 
     def width() -> int:
         return sum(p.shape[1] for p in pieces)
@@ -484,7 +496,11 @@ def _text_mask(rng: np.random.Generator, text: str, height: int, max_width: int,
             i += 2
         else:
             g = _open_four(bold) if text[i] == "4" and open_four else _glyph(font, text[i], bold)
-            pieces.append(cv2.resize(g, (max(2, int(g.shape[1] * height / 96 * squeeze)), height)))
+            g = cv2.resize(g, (max(2, int(g.shape[1] * height / 96 * squeeze)), height))
+            if g.shape[1] < pitch:  # centred in its cell
+                left = (pitch - g.shape[1]) // 2
+                g = np.pad(g, ((0, 0), (left, pitch - g.shape[1] - left)))
+            pieces.append(g)
             i += 1
         pieces.append(np.zeros((height, gap), np.uint8))
     pieces.pop()
