@@ -105,11 +105,14 @@ def test_a_glyph_run_into_the_frame_or_a_plate_without_other_digits_is_no_eviden
 
 
 def test_the_shipped_ocr_reads_more_wide_os_with_the_glyph_check_and_breaks_no_read() -> None:
-    """Clean plates in sans fonts whose O is wide, texts rich in O and 0, read by the shipped model."""
+    """Clean plates in sans fonts whose O is wide, texts rich in O and 0, read by the shipped model.
+
+    360 plates, not fewer: on 90 the count fixed ran from 4 to 8 with the seed (session 33), too few to
+    tell the check from luck."""
     rng = np.random.default_rng(3)
     faces = [font(n) for n in ("LiberationSans-Bold.ttf", "DejaVuSans-Bold.ttf", "NotoSans-Bold.ttf")]
     crops, texts = [], []
-    for i in range(90):
+    for i in range(360):
         t = "".join(("O" if ch.isalpha() else "0") if rng.random() < 0.3 else ch for ch in plates.random_text(rng))
         face = faces[i % len(faces)]
         original = plates._font_choice
@@ -127,7 +130,7 @@ def test_the_shipped_ocr_reads_more_wide_os_with_the_glyph_check_and_breaks_no_r
         if before.plate != after.plate:
             moves["fixed" if after.plate == t else "broke" if before.plate == t else "other"] += 1
     assert moves["broke"] == 0, moves
-    assert moves["fixed"] >= 6, moves  # 11 of these 90 plates on 2026-11-29
+    assert moves["fixed"] >= 15, moves  # 23 of these 360 plates (29 with seed 7) on 2026-12-03
 
 
 def test_tiny_grey_and_blank_crops_are_no_evidence_and_no_error() -> None:
