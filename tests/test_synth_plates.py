@@ -693,12 +693,12 @@ def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
 def test_a_fixed_pitch_plate_gives_an_i_a_full_cell(monkeypatch) -> None:
     """US dies stand each character in a cell of one width: the I of DELIGRL has as much plate either side of
     it as its cell leaves, where a desktop font sets it against its neighbours (the gap between glyphs alone).
-    The same seed draws the same plate both ways (the pitch takes no draw of its own)."""
+    The same seed draws the same plate both ways (at 0 and 1 the pitch tosses no coin)."""
     monkeypatch.setattr(plates, "STACK_SHARE", 0.0)
 
     def gaps(share: float, seed: int) -> tuple[int, int, int] | None:
-        monkeypatch.setattr(plates, "PITCH_SHARE", share)
-        mask, _ = plates._text_mask(np.random.default_rng(seed), "0I0", 96, 10_000, stack_share=0.0)
+        mask, _ = plates._text_mask(np.random.default_rng(seed), "0I0", 96, 10_000, stack_share=0.0,
+                                    pitch_share=share)
         runs = _runs(mask)
         if len(runs) != 3:  # a separator or side code drawn in: not this test's plate
             return None

@@ -77,7 +77,9 @@ STACK_SHARE = 0.03  # plates with two small characters stacked inside the regist
 # Plates whose characters stand at a fixed pitch, as US dies cut them: each glyph centred in a cell as wide as
 # the font's 0 (or the text's median glyph, where wider), so a 1 or an I keeps a full cell of plate around it
 # (us-crops-dev: BUBBIE2, DELIGRL, HW1155). The rest are set as a desktop font sets them, glyph against glyph.
-PITCH_SHARE = 0.7
+# None by default: two runs trained with 0.7 read fewer real plates (1 read as I; models/cards/plate_ocr.md,
+# session 33); `gen --pitch-share` asks for them.
+PITCH_SHARE = 0.0
 # Extra stroke (px at 96 px cap height) drawn around glyphs: desktop fonts weighted to none;
 # OpenCV stroke fonts any of 0-3. `_font_choice` draws from these, `warm_glyph_cache` renders them all.
 FONT_BOLD = (0, 0, 1, 2)
@@ -427,7 +429,8 @@ def _pitch(font: str, bold: int, text: str, height: int, squeeze: float) -> int:
 
 def _text_mask(rng: np.random.Generator, text: str, height: int, max_width: int,
                ink=(0, 0, 0), stack_share: float = STACK_SHARE,
-               font_check: bool = True, die_font_share: float = 0.0) -> tuple[np.ndarray, list[_Picture]]:
+               font_check: bool = True, die_font_share: float = 0.0,
+               pitch_share: float = PITCH_SHARE) -> tuple[np.ndarray, list[_Picture]]:
     """Render `text` as plate characters into a mask of the given height.
 
     Inserts separators (space, dash, dot, ring, or a picture in its own colours)
@@ -452,7 +455,10 @@ def _text_mask(rng: np.random.Generator, text: str, height: int, max_width: int,
     sep_kind = rng.choice(["space", "dash", "dot", "ring", "picture", "picture"])
     side = rng.choice(["left", "right"]) if rng.random() < 0.12 else ""
     open_four = rng.random() < 0.25
-    pitch = _pitch(font, bold, text, height, squeeze) if rng.random() < PITCH_SHARE else 0
+    # the coin is tossed only where the share leaves it open, so a seed draws the plates it drew before
+    # the option existed, and the same plate at 0 and at 1
+    pitched = pitch_share >= 1.0 or (pitch_share > 0.0 and rng.random() < pitch_share)
+    pitch = _pitch(font, bold, text, height, squeeze) if pitched else 0
 
     def width() -> int:
         return sum(p.shape[1] for p in pieces)
@@ -776,7 +782,8 @@ def _dealer_frame(rng: np.random.Generator, img: np.ndarray, text_top: int, text
 
 
 def _plate_face(rng: np.random.Generator, text: str, stack_share: float = STACK_SHARE,
-                font_check: bool = True, die_font_share: float = 0.0, dealer_share: float = 0.0) -> np.ndarray:
+                font_check: bool = True, die_font_share: float = 0.0, dealer_share: float = 0.0,
+                pitch_share: float = PITCH_SHARE) -> np.ndarray:
     """The flat, frontal plate (PLATE_H x PLATE_W BGR) carrying `text`; `dealer_share` of plates in a
     dealer's frame that prints its name above and below the text (`_dealer_frame`)."""
     designs = _designs()
@@ -805,7 +812,7 @@ def _plate_face(rng: np.random.Generator, text: str, stack_share: float = STACK_
         max_w = min(max_w, (PLATE_W - px - pw if side == "left" else px) - TEXT_MARGIN - PICTURE_GAP)
         py = int(np.clip(PLATE_H * rng.uniform(0.4, 0.6) - ph / 2, 0, PLATE_H - ph))
         _paste(img, bgr, alpha, px, py)
-    mask, pictures = _text_mask(rng, text, th, max_w, ink, stack_share, font_check, die_font_share)
+    mask, pictures = _text_mask(rng, text, th, max_w, ink, stack_share, font_check, die_font_share, pitch_share)
     x0 = int((PLATE_W - mask.shape[1]) / 2 + rng.normal(0, 8))
     if side == "left":
         x0 = PLATE_W - mask.shape[1] - int(rng.integers(4, 14))
@@ -910,7 +917,7 @@ def _warp(rng: np.random.Generator, face: np.ndarray) -> np.ndarray:
 def render_plate(rng: np.random.Generator, text: str | None = None, night: bool = False,
                  degrade: bool = True, stack_share: float = STACK_SHARE,
                  font_check: bool = True, die_font_share: float = 0.0,
-                 dealer_share: float = 0.0) -> tuple[np.ndarray, str]:
+                 dealer_share: float = 0.0, pitch_share: float = PITCH_SHARE) -> tuple[np.ndarray, str]:
     """Render one plate crop (BGR uint8, about 2:1) and return it with its label.
 
     `stack_share` is the share of plates (of 5+ characters) with an interior stacked pair:
@@ -920,13 +927,14 @@ def render_plate(rng: np.random.Generator, text: str | None = None, night: bool 
     that real plates leave ambiguous, so the US format prior can decide it.
     `die_font_share` draws that share of plates in a plate-die lookalike (DIE_FONT_FILES).
     `dealer_share` frames that share of plates in a dealer's frame printed above and below the text.
+    `pitch_share` sets that share of plates at a fixed pitch, each glyph centred in a cell (PITCH_SHARE).
     `degrade=False` returns the clean, flat plate face (for pasting into scenes,
     where the scene compositor applies its own perspective and camera effects).
     """
     if text is None:
         text = random_text(rng)
     text = "".join(ch for ch in text.upper() if ch in CHARSET)
-    face = _plate_face(rng, text, stack_share, font_check, die_font_share, dealer_share)
+    face = _plate_face(rng, text, stack_share, font_check, die_font_share, dealer_share, pitch_share)
     if not degrade:
         return face, text
     img = _warp(rng, face)
