@@ -715,3 +715,33 @@ def test_a_fixed_pitch_plate_gives_an_i_a_full_cell(monkeypatch) -> None:
         assert pitched[0] >= set_[0] - 1 and pitched[1] >= set_[1] - 1
         opened += pitched[0] - set_[0] > 0.15 * pitched[2]
     assert compared >= 25 and opened >= 0.75 * compared
+
+
+def test_die_i1_plates_draw_1_as_a_bare_bar_and_i_with_serifs_as_us_dies_do() -> None:
+    """Real US dies draw I with slab serifs (none of us-crops-dev's 22 Is is a bare bar) and many draw 1 as
+    a bare bar; the generator's fonts mostly do the opposite. Asked for, the plate's 1s and Is are drawn the
+    dies' way; not asked for, the seed's plate is the one it always was."""
+    face = plates._fonts()[0]
+    one, i = plates._die_one(face, 0) > 127, plates._die_i(face, 0) > 127
+    rows = one.sum(axis=1)
+    assert rows.min() == rows.max() > 0                       # the same ink in every row: a bare bar
+    ink = i.sum(axis=1)
+    assert ink[0] >= 3 * ink[48] and ink[-1] >= 3 * ink[48]   # serifs three stems wide top and bottom
+    assert ink[48] == rows[0]                                 # on the font's own stem
+
+    def mask(share: float, seed: int) -> np.ndarray:
+        m, _ = plates._text_mask(np.random.default_rng(seed), "1I", 96, 10_000, stack_share=0.0,
+                                 die_i1_share=share)
+        return m
+
+    changed = 0
+    for seed in range(10):
+        plain, die = mask(0.0, seed), mask(1.0, seed)
+        changed += plain.shape != die.shape or not np.array_equal(plain, die)
+        runs = _runs(die)
+        assert len(runs) >= 2
+    assert changed >= 8
+    # a plate with no 1 or I tosses no coin: the seed draws the same plate
+    a, _ = plates.render_plate(np.random.default_rng(5), "AB234", die_i1_share=1.0)
+    b, _ = plates.render_plate(np.random.default_rng(5), "AB234")
+    assert np.array_equal(a, b)

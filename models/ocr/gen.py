@@ -24,7 +24,8 @@ from models.synth.plates import STACK_SHARE, double_text, lookalike_text, render
 def write_shard(path: Path, n: int, seed: int, night_share: float = 0.15,
                 stack_share: float = STACK_SHARE, lookalike_share: float = 0.0,
                 unchecked_font_share: float = 0.0, die_font_share: float = 0.0, double_share: float = 0.0,
-                round_share: float = 0.0, dealer_share: float = 0.0, pitch_share: float = 0.0) -> None:
+                round_share: float = 0.0, dealer_share: float = 0.0, pitch_share: float = 0.0,
+                die_i1_share: float = 0.0) -> None:
     rng = np.random.default_rng(seed)
     images = np.empty((n, OCR_H, OCR_W), np.uint8)
     labels = np.empty((n, SLOTS), np.int64)
@@ -40,7 +41,8 @@ def write_shard(path: Path, n: int, seed: int, night_share: float = 0.15,
         font_check = not (unchecked_font_share and rng.random() < unchecked_font_share)
         img, text = render_plate(rng, text, night=rng.random() < night_share, stack_share=stack_share,
                                  font_check=font_check, die_font_share=die_font_share,
-                                 dealer_share=dealer_share, pitch_share=pitch_share)
+                                 dealer_share=dealer_share, pitch_share=pitch_share,
+                                 die_i1_share=die_i1_share)
         images[i] = stored(img)
         labels[i] = encode(text)
         texts.append(text)
@@ -81,6 +83,10 @@ def main() -> None:
                     help="share of plates set at a fixed pitch as US dies cut them, each glyph centred in a "
                          "cell as wide as the font's 0 (synth.plates.PITCH_SHARE; 0.7 read fewer real "
                          "plates in session 33)")
+    ap.add_argument("--die-i1-share", type=float, default=0.0,
+                    help="share of plates holding a 1 or an I on which 1 is a bare bar and I has slab serifs, "
+                         "as US dies draw them (synth.plates._die_one, _die_i; the fonts mostly flag their 1 "
+                         "and draw I bare)")
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     for s in tqdm(range(args.shards), desc="shards"):
@@ -90,7 +96,7 @@ def main() -> None:
                         lookalike_share=args.lookalike_share, unchecked_font_share=args.unchecked_font_share,
                         die_font_share=args.die_font_share, double_share=args.double_share,
                         round_share=args.round_share, dealer_share=args.dealer_share,
-                        pitch_share=args.pitch_share)
+                        pitch_share=args.pitch_share, die_i1_share=args.die_i1_share)
 
 
 if __name__ == "__main__":

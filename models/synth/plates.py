@@ -235,6 +235,32 @@ def _open_four(thick: int) -> np.ndarray:
     return g
 
 
+def _stem(font: str, bold: int) -> int:
+    """The ink width (px at 96 px cap height) of the font's upright stroke: the median row of its 1."""
+    one = _glyph(font, "1", bold) > 127
+    rows = one.sum(axis=1)
+    return max(4, int(np.median(rows[rows > 0]))) if rows.any() else 10
+
+
+def _die_one(font: str, bold: int) -> np.ndarray:
+    """A 1 drawn as a bare bar of the font's stroke, as Virginia's, Massachusetts' and New Hampshire's dies
+    draw it (23 of us-crops-dev's 142 real 1s, `benchmarks/real_glyphs.py`)."""
+    return np.full((96, _stem(font, bold)), 255, np.uint8)
+
+
+def _die_i(font: str, bold: int) -> np.ndarray:
+    """An I with slab serifs top and bottom, as US dies draw it (none of us-crops-dev's 22 real Is is a bare
+    bar), where most of the generator's fonts draw a bare bar."""
+    stem = _stem(font, bold)
+    w = max(3 * stem, int(0.5 * _glyph(font, "0", bold).shape[1]))
+    t = max(3, int(0.75 * stem))
+    g = np.zeros((96, w), np.uint8)
+    g[:, (w - stem) // 2: (w - stem) // 2 + stem] = 255
+    g[:t] = 255
+    g[96 - t:] = 255
+    return g
+
+
 def warm_glyph_cache() -> int:
     """Render every glyph the generator can ask for (3,312 glyphs with the die fonts: 34 MB more
     RSS, 1.3 s, measured).
@@ -430,7 +456,7 @@ def _pitch(font: str, bold: int, text: str, height: int, squeeze: float) -> int:
 def _text_mask(rng: np.random.Generator, text: str, height: int, max_width: int,
                ink=(0, 0, 0), stack_share: float = STACK_SHARE,
                font_check: bool = True, die_font_share: float = 0.0,
-               pitch_share: float = PITCH_SHARE) -> tuple[np.ndarray, list[_Picture]]:
+               pitch_share: float = PITCH_SHARE, die_i1_share: float = 0.0) -> tuple[np.ndarray, list[_Picture]]:
     """Render `text` as plate characters into a mask of the given height.
 
     Inserts separators (space, dash, dot, ring, or a picture in its own colours)
@@ -459,6 +485,7 @@ def _text_mask(rng: np.random.Generator, text: str, height: int, max_width: int,
     # the option existed, and the same plate at 0 and at 1
     pitched = pitch_share >= 1.0 or (pitch_share > 0.0 and rng.random() < pitch_share)
     pitch = _pitch(font, bold, text, height, squeeze) if pitched else 0
+    die_i1 = bool(die_i1_share) and any(ch in "1I" for ch in text) and rng.random() < die_i1_share
 
     def width() -> int:
         return sum(p.shape[1] for p in pieces)
@@ -501,7 +528,12 @@ def _text_mask(rng: np.random.Generator, text: str, height: int, max_width: int,
             pieces.append(col)
             i += 2
         else:
-            g = _open_four(bold) if text[i] == "4" and open_four else _glyph(font, text[i], bold)
+            if text[i] == "4" and open_four:
+                g = _open_four(bold)
+            elif die_i1 and text[i] in "1I":
+                g = _die_one(font, bold) if text[i] == "1" else _die_i(font, bold)
+            else:
+                g = _glyph(font, text[i], bold)
             g = cv2.resize(g, (max(2, int(g.shape[1] * height / 96 * squeeze)), height))
             if g.shape[1] < pitch:  # centred in its cell
                 left = (pitch - g.shape[1]) // 2
@@ -783,7 +815,7 @@ def _dealer_frame(rng: np.random.Generator, img: np.ndarray, text_top: int, text
 
 def _plate_face(rng: np.random.Generator, text: str, stack_share: float = STACK_SHARE,
                 font_check: bool = True, die_font_share: float = 0.0, dealer_share: float = 0.0,
-                pitch_share: float = PITCH_SHARE) -> np.ndarray:
+                pitch_share: float = PITCH_SHARE, die_i1_share: float = 0.0) -> np.ndarray:
     """The flat, frontal plate (PLATE_H x PLATE_W BGR) carrying `text`; `dealer_share` of plates in a
     dealer's frame that prints its name above and below the text (`_dealer_frame`)."""
     designs = _designs()
@@ -812,7 +844,8 @@ def _plate_face(rng: np.random.Generator, text: str, stack_share: float = STACK_
         max_w = min(max_w, (PLATE_W - px - pw if side == "left" else px) - TEXT_MARGIN - PICTURE_GAP)
         py = int(np.clip(PLATE_H * rng.uniform(0.4, 0.6) - ph / 2, 0, PLATE_H - ph))
         _paste(img, bgr, alpha, px, py)
-    mask, pictures = _text_mask(rng, text, th, max_w, ink, stack_share, font_check, die_font_share, pitch_share)
+    mask, pictures = _text_mask(rng, text, th, max_w, ink, stack_share, font_check, die_font_share, pitch_share,
+                                die_i1_share)
     x0 = int((PLATE_W - mask.shape[1]) / 2 + rng.normal(0, 8))
     if side == "left":
         x0 = PLATE_W - mask.shape[1] - int(rng.integers(4, 14))
@@ -917,7 +950,8 @@ def _warp(rng: np.random.Generator, face: np.ndarray) -> np.ndarray:
 def render_plate(rng: np.random.Generator, text: str | None = None, night: bool = False,
                  degrade: bool = True, stack_share: float = STACK_SHARE,
                  font_check: bool = True, die_font_share: float = 0.0,
-                 dealer_share: float = 0.0, pitch_share: float = PITCH_SHARE) -> tuple[np.ndarray, str]:
+                 dealer_share: float = 0.0, pitch_share: float = PITCH_SHARE,
+                 die_i1_share: float = 0.0) -> tuple[np.ndarray, str]:
     """Render one plate crop (BGR uint8, about 2:1) and return it with its label.
 
     `stack_share` is the share of plates (of 5+ characters) with an interior stacked pair:
@@ -928,13 +962,16 @@ def render_plate(rng: np.random.Generator, text: str | None = None, night: bool 
     `die_font_share` draws that share of plates in a plate-die lookalike (DIE_FONT_FILES).
     `dealer_share` frames that share of plates in a dealer's frame printed above and below the text.
     `pitch_share` sets that share of plates at a fixed pitch, each glyph centred in a cell (PITCH_SHARE).
+    `die_i1_share` draws, on that share of plates holding a 1 or an I, 1 as a bare bar and I with slab serifs,
+    as US dies draw them (`_die_one`, `_die_i`), where the fonts mostly do the opposite.
     `degrade=False` returns the clean, flat plate face (for pasting into scenes,
     where the scene compositor applies its own perspective and camera effects).
     """
     if text is None:
         text = random_text(rng)
     text = "".join(ch for ch in text.upper() if ch in CHARSET)
-    face = _plate_face(rng, text, stack_share, font_check, die_font_share, dealer_share, pitch_share)
+    face = _plate_face(rng, text, stack_share, font_check, die_font_share, dealer_share, pitch_share,
+                       die_i1_share)
     if not degrade:
         return face, text
     img = _warp(rng, face)
