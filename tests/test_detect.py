@@ -388,7 +388,7 @@ def test_small_plates_in_large_stills_are_found_again_in_a_window_around_them():
 def test_stills_cut_small_plates_in_large_photos_from_a_sharper_box():
     """The shipped detector and OCR: 200 px plates in a 4032x3024 photo (30 px in the detector's input).
     The sharper box is judged on the plates the full pass finds (11 of these 12 on 2026-12-03; the
-    12th, a red car's, is still read, found by the stills' close-up pass)."""
+    12th, a red car's, is not found by it and is still read by `read_frame`)."""
     import cv2
 
     from firmware.config import RecognitionConfig

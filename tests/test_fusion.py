@@ -159,7 +159,7 @@ def test_an_i_the_frames_passed_over_beside_another_is_counted_on_the_fused_plat
     """Frames that pass over one I of an II (as the road's B9NPHII was read B9NPHI): on the fused plate the
     run is one bare bar more than the leader's Is, and the read is the plate's. A bare bar the frames
     read as 1 stays 1: real US dies draw 1 so. The seeds draw plates whose Is stand clear of sticker and
-    frame (the bar count refuses a bar that runs on past the line, as in about two renders in three)."""
+    frame: the bar count is strict, and holds on 30 to 38 of 100 seeds' renders of B9NPHII (session 33)."""
     rec = Recognizer.from_config(RecognitionConfig())
     img, drawn = plates.render_plate(np.random.default_rng(seed), truth)
     assert drawn == truth

@@ -81,7 +81,7 @@ def main() -> None:
                          "(synth.plates._dealer_frame: frame text read as the registration)")
     ap.add_argument("--pitch-share", type=float, default=0.0,
                     help="share of plates set at a fixed pitch as US dies cut them, each glyph centred in a "
-                         "cell as wide as the font's 0 (synth.plates.PITCH_SHARE; 0.7 read fewer real "
+                         "cell as wide as the font's 0 (synth.plates._pitch; 0.7 read fewer real "
                          "plates in session 33)")
     ap.add_argument("--die-i1-share", type=float, default=0.0,
                     help="share of plates holding a 1 or an I on which 1 is a bare bar and I has slab serifs, "

@@ -74,12 +74,6 @@ TEXT_MARGIN = FRAME_MAX_SIDE + 6
 # Horizontal scale of the glyphs: plate dies are condensed, the fonts here mostly are not.
 SQUEEZE = (0.5, 1.05)
 STACK_SHARE = 0.03  # plates with two small characters stacked inside the registration (read in order)
-# Plates whose characters stand at a fixed pitch, as US dies cut them: each glyph centred in a cell as wide as
-# the font's 0 (or the text's median glyph, where wider), so a 1 or an I keeps a full cell of plate around it
-# (us-crops-dev: BUBBIE2, DELIGRL, HW1155). The rest are set as a desktop font sets them, glyph against glyph.
-# None by default: two runs trained with 0.7 read fewer real plates (1 read as I; models/cards/plate_ocr.md,
-# session 33); `gen --pitch-share` asks for them.
-PITCH_SHARE = 0.0
 # Extra stroke (px at 96 px cap height) drawn around glyphs: desktop fonts weighted to none;
 # OpenCV stroke fonts any of 0-3. `_font_choice` draws from these, `warm_glyph_cache` renders them all.
 FONT_BOLD = (0, 0, 1, 2)
@@ -235,6 +229,12 @@ def _open_four(thick: int) -> np.ndarray:
     return g
 
 
+def _toss(rng: np.random.Generator, share: float) -> bool:
+    """A coin that lands true on `share` of plates, tossed only where the share leaves it open: a seed
+    draws the plates it drew before the option existed, and the same plate at 0 and at 1."""
+    return share >= 1.0 or (share > 0.0 and rng.random() < share)
+
+
 def _stem(font: str, bold: int) -> int:
     """The ink width (px at 96 px cap height) of the font's upright stroke: the median row of its 1."""
     one = _glyph(font, "1", bold) > 127
@@ -242,12 +242,14 @@ def _stem(font: str, bold: int) -> int:
     return max(4, int(np.median(rows[rows > 0]))) if rows.any() else 10
 
 
+@lru_cache(maxsize=256)
 def _die_one(font: str, bold: int) -> np.ndarray:
     """A 1 drawn as a bare bar of the font's stroke, as Virginia's, Massachusetts' and New Hampshire's dies
     draw it (23 of us-crops-dev's 142 real 1s, `benchmarks/real_glyphs.py`)."""
     return np.full((96, _stem(font, bold)), 255, np.uint8)
 
 
+@lru_cache(maxsize=256)
 def _die_i(font: str, bold: int) -> np.ndarray:
     """An I with slab serifs top and bottom, as US dies draw it (none of us-crops-dev's 22 real Is is a bare
     bar), where most of the generator's fonts draw a bare bar."""
@@ -447,7 +449,11 @@ def _side_code(rng: np.random.Generator, font: str, bold: int, height: int, sque
 
 
 def _pitch(font: str, bold: int, text: str, height: int, squeeze: float) -> int:
-    """A fixed-pitch cell's width in px: the font's 0 or the text's median glyph, whichever is wider."""
+    """A fixed-pitch cell's width in px: the font's 0 or the text's median glyph, whichever is wider.
+
+    US dies stand each character in a cell of one width, so a 1 or an I keeps a full cell of plate around it
+    (us-crops-dev: BUBBIE2, DELIGRL, HW1155), where a desktop font sets glyph against glyph. Off unless asked
+    for (`pitch_share`): two runs trained with 0.7 read fewer real plates (1 read as I; OCR card, session 33)."""
     def w(ch: str) -> int:
         return max(2, int(_glyph(font, ch, bold).shape[1] * height / 96 * squeeze))
     return max(w("0"), int(np.median([w(ch) for ch in text]))) if text else w("0")
@@ -456,7 +462,7 @@ def _pitch(font: str, bold: int, text: str, height: int, squeeze: float) -> int:
 def _text_mask(rng: np.random.Generator, text: str, height: int, max_width: int,
                ink=(0, 0, 0), stack_share: float = STACK_SHARE,
                font_check: bool = True, die_font_share: float = 0.0,
-               pitch_share: float = PITCH_SHARE, die_i1_share: float = 0.0) -> tuple[np.ndarray, list[_Picture]]:
+               pitch_share: float = 0.0, die_i1_share: float = 0.0) -> tuple[np.ndarray, list[_Picture]]:
     """Render `text` as plate characters into a mask of the given height.
 
     Inserts separators (space, dash, dot, ring, or a picture in its own colours)
@@ -481,11 +487,8 @@ def _text_mask(rng: np.random.Generator, text: str, height: int, max_width: int,
     sep_kind = rng.choice(["space", "dash", "dot", "ring", "picture", "picture"])
     side = rng.choice(["left", "right"]) if rng.random() < 0.12 else ""
     open_four = rng.random() < 0.25
-    # the coin is tossed only where the share leaves it open, so a seed draws the plates it drew before
-    # the option existed, and the same plate at 0 and at 1
-    pitched = pitch_share >= 1.0 or (pitch_share > 0.0 and rng.random() < pitch_share)
-    pitch = _pitch(font, bold, text, height, squeeze) if pitched else 0
-    die_i1 = bool(die_i1_share) and any(ch in "1I" for ch in text) and rng.random() < die_i1_share
+    pitch = _pitch(font, bold, text, height, squeeze) if _toss(rng, pitch_share) else 0
+    die_i1 = any(ch in "1I" for ch in text) and _toss(rng, die_i1_share)
 
     def width() -> int:
         return sum(p.shape[1] for p in pieces)
@@ -815,7 +818,7 @@ def _dealer_frame(rng: np.random.Generator, img: np.ndarray, text_top: int, text
 
 def _plate_face(rng: np.random.Generator, text: str, stack_share: float = STACK_SHARE,
                 font_check: bool = True, die_font_share: float = 0.0, dealer_share: float = 0.0,
-                pitch_share: float = PITCH_SHARE, die_i1_share: float = 0.0) -> np.ndarray:
+                pitch_share: float = 0.0, die_i1_share: float = 0.0) -> np.ndarray:
     """The flat, frontal plate (PLATE_H x PLATE_W BGR) carrying `text`; `dealer_share` of plates in a
     dealer's frame that prints its name above and below the text (`_dealer_frame`)."""
     designs = _designs()
@@ -950,7 +953,7 @@ def _warp(rng: np.random.Generator, face: np.ndarray) -> np.ndarray:
 def render_plate(rng: np.random.Generator, text: str | None = None, night: bool = False,
                  degrade: bool = True, stack_share: float = STACK_SHARE,
                  font_check: bool = True, die_font_share: float = 0.0,
-                 dealer_share: float = 0.0, pitch_share: float = PITCH_SHARE,
+                 dealer_share: float = 0.0, pitch_share: float = 0.0,
                  die_i1_share: float = 0.0) -> tuple[np.ndarray, str]:
     """Render one plate crop (BGR uint8, about 2:1) and return it with its label.
 
@@ -961,7 +964,7 @@ def render_plate(rng: np.random.Generator, text: str | None = None, night: bool 
     that real plates leave ambiguous, so the US format prior can decide it.
     `die_font_share` draws that share of plates in a plate-die lookalike (DIE_FONT_FILES).
     `dealer_share` frames that share of plates in a dealer's frame printed above and below the text.
-    `pitch_share` sets that share of plates at a fixed pitch, each glyph centred in a cell (PITCH_SHARE).
+    `pitch_share` sets that share of plates at a fixed pitch, each glyph centred in a cell (`_pitch`).
     `die_i1_share` draws, on that share of plates holding a 1 or an I, 1 as a bare bar and I with slab serifs,
     as US dies draw them (`_die_one`, `_die_i`), where the fonts mostly do the opposite.
     `degrade=False` returns the clean, flat plate face (for pasting into scenes,
