@@ -3,7 +3,7 @@
 Targets (issue 3): >= 99% of vehicles produce exactly one correct read,
 0 duplicate reads, phantom reads <= 0.5% -- day and night, 40+ vehicles each.
 
-    .venv/bin/python benchmarks/simulate_accuracy.py [--vehicles 40] [--seed 1] [--die-fonts 0.5] [--json]
+    .venv/bin/python benchmarks/simulate_accuracy.py [--vehicles 40] [--seed 1] [--die-fonts 0.5] [--die-i 0] [--json]
     .venv/bin/python benchmarks/simulate_accuracy.py --seeds 1-8 --jobs 2 --verbose [--ocr-model CANDIDATE.onnx]
 """
 
@@ -41,6 +41,8 @@ def run(args: argparse.Namespace, seed: int, cond: str) -> tuple[dict, list[str]
     cfg.camera.simulated.seed = seed
     if args.die_fonts is not None:
         cfg.camera.simulated.die_fonts = args.die_fonts
+    if args.die_i is not None:
+        cfg.camera.simulated.die_i = args.die_i
     bad: list[dict] = []
     s = simulate(cfg, args.vehicles, lambda r: None if r["correct"] else bad.append(r))
     s["condition"], s["seed"] = cond, seed
@@ -69,6 +71,9 @@ def main() -> int:
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--die-fonts", type=float, default=None,
                     help="share of plates in plate-die lookalike fonts ([camera.simulated] die_fonts; default 0)")
+    ap.add_argument("--die-i", type=float, default=None,
+                    help="share of plates holding an I that draw it serifed as US dies do ([camera.simulated] "
+                         "die_i; default 1; 0 is the road of the benchmarks before session 34)")
     configured.add_arguments(ap)
     ap.add_argument("--verbose", action="store_true", help="print every wrong or missing read")
     args = ap.parse_args()

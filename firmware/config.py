@@ -57,6 +57,10 @@ class SimulatedRoadConfig(Section):
     # share of plates drawn in plate-die lookalike fonts (FHWA highway series, DIN, routed letters);
     # 0 keeps the road's plates those of every earlier benchmark
     die_fonts: float = Field(0.0, ge=0, le=1)
+    # share of plates holding an I that draw it with slab serifs, as US dies do (none of us-crops-dev's 22
+    # real Is is a bare bar); 1 redraws only the Is of the same vehicles, 0 draws the fonts' bare-bar I of the
+    # benchmarks before session 34
+    die_i: float = Field(1.0, ge=0, le=1)
     seed: int = 1
     realtime: bool = True
 

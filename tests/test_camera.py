@@ -68,6 +68,27 @@ def test_simulated_road_draws_its_die_font_share_of_plates(monkeypatch):
     assert len(drawn) == 3 and not any(f in plates.DIE_FONT_FILES for f in drawn)
 
 
+def test_simulated_road_draws_a_dies_serifed_i_by_default_and_the_fonts_bare_i_at_zero(monkeypatch):
+    """[camera.simulated] die_i: the road's Is serifed as real US dies draw them (default 1); 0 redraws the
+    fonts' bare-bar I of the benchmarks before session 34 on the same vehicles."""
+    from models.synth import plates
+
+    asked: list[float] = []
+    render = plates.render_plate
+
+    def spy(*a, **kw):
+        asked.append(kw.get("die_i_share", 0.0))
+        return render(*a, **kw)
+
+    monkeypatch.setattr(plates, "render_plate", spy)
+    serifed = SimulatedRoad(sim_cfg(seed=9), max_vehicles=3)
+    list(serifed.frames())
+    bare = SimulatedRoad(sim_cfg(seed=9, die_i=0.0), max_vehicles=3)
+    list(bare.frames())
+    assert asked == [1.0] * 3 + [0.0] * 3
+    assert serifed.plates == bare.plates        # the same vehicles either way
+
+
 def test_night_scene_needs_the_illuminator():
     def plate_brightness(state):
         cam = SimulatedRoad(sim_cfg(seed=2, night=True, receding_fraction=0), illuminator_state=lambda: state,

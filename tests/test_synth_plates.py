@@ -745,3 +745,34 @@ def test_die_i1_plates_draw_1_as_a_bare_bar_and_i_with_serifs_as_us_dies_do() ->
     a, _ = plates.render_plate(np.random.default_rng(5), "AB234", die_i1_share=1.0)
     b, _ = plates.render_plate(np.random.default_rng(5), "AB234")
     assert np.array_equal(a, b)
+
+
+def test_die_i_alone_serifs_the_i_leaves_the_1_to_the_font_and_at_one_draws_the_seeds_plate_again() -> None:
+    """The simulated road's dies (`[camera.simulated] die_i`): every I serifed as real US dies draw it, the 1
+    the font's, and at share 1 no coin is tossed, so the road's vehicles and plates stay those of every
+    earlier benchmark but for their Is."""
+    bare_fonts = 0
+    for seed in range(12):
+        a, _ = plates._text_mask(np.random.default_rng(seed), "I", 96, 10_000, stack_share=0.0, die_i_share=1.0)
+        b, _ = plates._text_mask(np.random.default_rng(seed), "I", 96, 10_000, stack_share=0.0)
+        ink = (a > 127).sum(axis=1)
+        assert ink[0] >= 2.5 * ink[48] and ink[-1] >= 2.5 * ink[48], seed   # serifs on the die's I
+        bare = (b > 127).sum(axis=1)
+        bare_fonts += bool(bare[0] < 2 * bare[48])                              # the font's I, mostly bare
+        one_a, _ = plates._text_mask(np.random.default_rng(seed), "1", 96, 10_000, stack_share=0.0,
+                                     die_i_share=1.0)
+        one_b, _ = plates._text_mask(np.random.default_rng(seed), "1", 96, 10_000, stack_share=0.0)
+        assert np.array_equal(one_a, one_b)                                     # the 1 untouched
+    assert bare_fonts >= 6
+    # the same seed draws the same text and, on a plate with no I, the same pixels
+    same = 0
+    for seed in range(40):
+        fa, ta = plates.render_plate(np.random.default_rng(seed), None, degrade=False, die_i_share=1.0)
+        fb, tb = plates.render_plate(np.random.default_rng(seed), None, degrade=False)
+        assert ta == tb
+        if "I" not in ta:
+            assert np.array_equal(fa, fb)
+            same += 1
+        else:
+            assert not np.array_equal(fa, fb)
+    assert same >= 30

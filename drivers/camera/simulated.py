@@ -39,14 +39,15 @@ def _fallback_plate(rng: np.random.Generator, night: bool) -> tuple[np.ndarray, 
     return img, text
 
 
-def plate_source(die_fonts: float = 0.0):
+def plate_source(die_fonts: float = 0.0, die_i: float = 1.0):
     """models.synth.plates.render_plate when installed (Pillow), else the OpenCV fallback;
-    `die_fonts` of the plates in plate-die lookalike fonts."""
+    `die_fonts` of the plates in plate-die lookalike fonts, `die_i` of those holding an I with a die's
+    serifed I."""
     try:
         from models.synth.plates import render_plate
     except ImportError:
         return lambda rng: _fallback_plate(rng, False)
-    return lambda rng: render_plate(rng, None, False, degrade=False, die_font_share=die_fonts)
+    return lambda rng: render_plate(rng, None, False, degrade=False, die_font_share=die_fonts, die_i_share=die_i)
 
 
 @dataclass(slots=True)
@@ -84,7 +85,7 @@ class SimulatedRoad(Camera):
         self.max_vehicles, self.tail_s = max_vehicles, tail_s
         self.W, self.H = cfg.width, cfg.height
         self.rng = np.random.default_rng(self.road.seed)
-        self._render_plate = plate_source(self.road.die_fonts)
+        self._render_plate = plate_source(self.road.die_fonts, self.road.die_i)
         self.vehicles: list[_Vehicle] = []
         self.spawned = 0
         self.passed = 0

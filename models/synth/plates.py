@@ -462,7 +462,8 @@ def _pitch(font: str, bold: int, text: str, height: int, squeeze: float) -> int:
 def _text_mask(rng: np.random.Generator, text: str, height: int, max_width: int,
                ink=(0, 0, 0), stack_share: float = STACK_SHARE,
                font_check: bool = True, die_font_share: float = 0.0,
-               pitch_share: float = 0.0, die_i1_share: float = 0.0) -> tuple[np.ndarray, list[_Picture]]:
+               pitch_share: float = 0.0, die_i1_share: float = 0.0,
+               die_i_share: float = 0.0) -> tuple[np.ndarray, list[_Picture]]:
     """Render `text` as plate characters into a mask of the given height.
 
     Inserts separators (space, dash, dot, ring, or a picture in its own colours)
@@ -489,6 +490,7 @@ def _text_mask(rng: np.random.Generator, text: str, height: int, max_width: int,
     open_four = rng.random() < 0.25
     pitch = _pitch(font, bold, text, height, squeeze) if _toss(rng, pitch_share) else 0
     die_i1 = any(ch in "1I" for ch in text) and _toss(rng, die_i1_share)
+    die_i = die_i1 or ("I" in text and _toss(rng, die_i_share))
 
     def width() -> int:
         return sum(p.shape[1] for p in pieces)
@@ -533,8 +535,10 @@ def _text_mask(rng: np.random.Generator, text: str, height: int, max_width: int,
         else:
             if text[i] == "4" and open_four:
                 g = _open_four(bold)
-            elif die_i1 and text[i] in "1I":
-                g = _die_one(font, bold) if text[i] == "1" else _die_i(font, bold)
+            elif die_i1 and text[i] == "1":
+                g = _die_one(font, bold)
+            elif die_i and text[i] == "I":
+                g = _die_i(font, bold)
             else:
                 g = _glyph(font, text[i], bold)
             g = cv2.resize(g, (max(2, int(g.shape[1] * height / 96 * squeeze)), height))
@@ -818,7 +822,7 @@ def _dealer_frame(rng: np.random.Generator, img: np.ndarray, text_top: int, text
 
 def _plate_face(rng: np.random.Generator, text: str, stack_share: float = STACK_SHARE,
                 font_check: bool = True, die_font_share: float = 0.0, dealer_share: float = 0.0,
-                pitch_share: float = 0.0, die_i1_share: float = 0.0) -> np.ndarray:
+                pitch_share: float = 0.0, die_i1_share: float = 0.0, die_i_share: float = 0.0) -> np.ndarray:
     """The flat, frontal plate (PLATE_H x PLATE_W BGR) carrying `text`; `dealer_share` of plates in a
     dealer's frame that prints its name above and below the text (`_dealer_frame`)."""
     designs = _designs()
@@ -848,7 +852,7 @@ def _plate_face(rng: np.random.Generator, text: str, stack_share: float = STACK_
         py = int(np.clip(PLATE_H * rng.uniform(0.4, 0.6) - ph / 2, 0, PLATE_H - ph))
         _paste(img, bgr, alpha, px, py)
     mask, pictures = _text_mask(rng, text, th, max_w, ink, stack_share, font_check, die_font_share, pitch_share,
-                                die_i1_share)
+                                die_i1_share, die_i_share)
     x0 = int((PLATE_W - mask.shape[1]) / 2 + rng.normal(0, 8))
     if side == "left":
         x0 = PLATE_W - mask.shape[1] - int(rng.integers(4, 14))
@@ -954,7 +958,7 @@ def render_plate(rng: np.random.Generator, text: str | None = None, night: bool 
                  degrade: bool = True, stack_share: float = STACK_SHARE,
                  font_check: bool = True, die_font_share: float = 0.0,
                  dealer_share: float = 0.0, pitch_share: float = 0.0,
-                 die_i1_share: float = 0.0) -> tuple[np.ndarray, str]:
+                 die_i1_share: float = 0.0, die_i_share: float = 0.0) -> tuple[np.ndarray, str]:
     """Render one plate crop (BGR uint8, about 2:1) and return it with its label.
 
     `stack_share` is the share of plates (of 5+ characters) with an interior stacked pair:
@@ -967,6 +971,9 @@ def render_plate(rng: np.random.Generator, text: str | None = None, night: bool 
     `pitch_share` sets that share of plates at a fixed pitch, each glyph centred in a cell (`_pitch`).
     `die_i1_share` draws, on that share of plates holding a 1 or an I, 1 as a bare bar and I with slab serifs,
     as US dies draw them (`_die_one`, `_die_i`), where the fonts mostly do the opposite.
+    `die_i_share` draws the I alone with slab serifs on that share of plates holding one, the 1 left to the
+    font: at 1 it tosses no coin, so a seed draws the plates it drew before with only their Is redrawn (the
+    simulated road's dies, `[camera.simulated] die_i`).
     `degrade=False` returns the clean, flat plate face (for pasting into scenes,
     where the scene compositor applies its own perspective and camera effects).
     """
@@ -974,7 +981,7 @@ def render_plate(rng: np.random.Generator, text: str | None = None, night: bool 
         text = random_text(rng)
     text = "".join(ch for ch in text.upper() if ch in CHARSET)
     face = _plate_face(rng, text, stack_share, font_check, die_font_share, dealer_share, pitch_share,
-                       die_i1_share)
+                       die_i1_share, die_i_share)
     if not degrade:
         return face, text
     img = _warp(rng, face)
