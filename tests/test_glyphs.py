@@ -356,3 +356,17 @@ def test_a_line_crossing_the_text_past_its_ends_is_no_bar() -> None:
     bar = crop.copy()
     bar[26:102, x: x + 6] = 20  # an I's height: a bar
     assert glyphs.bar_choice(glyphs.Glyphs(bar, p), "YUN3I", ["YUN3II"]) == "YUN3II"
+
+
+def test_one_blob_under_two_characters_measures_neither_nor_the_plates_digit_width() -> None:
+    """Glyphs run together (the road's EN8VO6I: its O and 6 one blob, its E, N and 8 another) are no width: the
+    blob under O and 6 measured 0.83 of the 8's blob and the fused rule read a right O as 0."""
+    crop = np.full((128, 256, 3), 255, np.uint8)
+    cv2.ellipse(crop, (55, 64), (15, 35), 0, 0, 360, (0, 0, 0), -1)     # a lone glyph, 31 px wide
+    cv2.rectangle(crop, (100, 29), (129, 99), (0, 0, 0), -1)            # two glyphs touching: one blob
+    cv2.rectangle(crop, (128, 29), (160, 99), (0, 0, 0), -1)
+    cv2.rectangle(crop, (190, 29), (220, 99), (0, 0, 0), -1)            # a lone digit
+    cols = [("0", 55 / 8 - 0.5), ("8", 115 / 8 - 0.5), ("6", 145 / 8 - 0.5), ("3", 205 / 8 - 0.5)]
+    widths = glyphs.glyph_widths(crop, cols, 32)
+    assert widths[1] is None and widths[2] is None
+    assert widths[0] is not None and 29 <= widths[0] <= 35 and widths[3] is not None

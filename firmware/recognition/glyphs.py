@@ -150,7 +150,8 @@ def glyph_widths(crop: np.ndarray, cols: list[tuple[str, float]], frames: int) -
     under which more characters find one of the common height wins. A component that touches the
     crop's left or right edge measures nothing: it runs on into what the crop cut off (a shadow, dirt,
     the plate's edge), and the dark ink run into it reads wider than the glyph (the road's 0ENX243, a
-    0 at 1.46 times its digits with a shadow beside it, was settled as an O).
+    0 at 1.46 times its digits with a shadow beside it, was settled as an O); nor does one under two
+    characters' columns, glyphs run together.
     """
     w, h = ocr.OCR_W * SCALE, ocr.OCR_H * SCALE
     px = w / frames  # input pixels per CTC column
@@ -163,6 +164,10 @@ def glyph_widths(crop: np.ndarray, cols: list[tuple[str, float]], frames: int) -
             x = (col + 0.5) * px
             under = [s for s in tall if s[0] - 2 <= x <= s[0] + s[2] + 2]
             hits.append(max(under, key=lambda s: s[3]) if under else None)
+        # one component under two characters' columns is glyphs run together (the road's EN8VO6I: its O and 6
+        # one blob measured 0.83 of the 8, itself run into E and N): it measures neither
+        at = [(int(s[0]), int(s[1])) if s is not None else None for s in hits]
+        hits = [s if s is not None and at.count(at[j]) == 1 else None for j, s in enumerate(hits)]
         heights = [s[3] for s in hits if s is not None]
         if not heights:
             continue
