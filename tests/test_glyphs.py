@@ -370,3 +370,8 @@ def test_one_blob_under_two_characters_measures_neither_nor_the_plates_digit_wid
     widths = glyphs.glyph_widths(crop, cols, 32)
     assert widths[1] is None and widths[2] is None
     assert widths[0] is not None and 29 <= widths[0] <= 35 and widths[3] is not None
+    # the lone 0 is measured against the lone 3 alone, not against the blob's median
+    g = glyphs.Glyphs(crop, probs_for("0863", [c for _, c in cols]))
+    w = g.widths
+    assert w[1] is None and w[2] is None and w[0] and w[3]
+    assert g.ratios("0863", [0]) == pytest.approx({0: w[0] / w[3]})
