@@ -153,17 +153,10 @@ def glyph_widths(crop: np.ndarray, cols: list[tuple[str, float]], frames: int) -
     0 at 1.46 times its digits with a shadow beside it, was settled as an O); nor does one under two
     characters' columns, glyphs run together.
     """
-    w, h = ocr.OCR_W * SCALE, ocr.OCR_H * SCALE
-    px = w / frames  # input pixels per CTC column
+    px = ocr.OCR_W * SCALE / frames  # input pixels per CTC column
     best: tuple[int, list[int | None]] = (0, [None] * len(cols))
     for stats, _ in _components(crop):
-        tall = [s for s in stats if 0.3 * h <= s[3] <= 0.95 * h and s[2] < 0.3 * w
-                and s[0] > 0 and s[0] + s[2] < w]
-        hits = []
-        for _, col in cols:
-            x = (col + 0.5) * px
-            under = [s for s in tall if s[0] - 2 <= x <= s[0] + s[2] + 2]
-            hits.append(max(under, key=lambda s: s[3]) if under else None)
+        hits = _tallest_under([stats[k] for k in _character_sized(stats)], cols, px)
         # one component under two characters' columns is glyphs run together (the road's EN8VO6I: its O and 6
         # one blob measured 0.83 of the 8, itself run into E and N): it measures neither
         at = [(int(s[0]), int(s[1])) if s is not None else None for s in hits]
@@ -279,15 +272,27 @@ def _under(stats: np.ndarray, labels: np.ndarray, cols: list[tuple[str, float]],
            px: float) -> tuple[list[np.ndarray], list[np.ndarray | None]]:
     """The components of character size not touching the crop's sides (with their `_runs`), and the
     tallest of them under each column."""
+    tall = [np.append(stats[k], (*_runs(labels, k + 1, stats[k]), k + 1)) for k in _character_sized(stats)]
+    return tall, _tallest_under(tall, cols, px)
+
+
+def _character_sized(stats: np.ndarray) -> list[int]:
+    """Indices of the components of character size (0.3 to 0.95 of the crop's height, under 0.3 of its
+    width) that do not touch the crop's left or right side: those run on into what the crop cut off."""
     w, h = ocr.OCR_W * SCALE, ocr.OCR_H * SCALE
-    tall = [np.append(s, (*_runs(labels, k + 1, s), k + 1)) for k, s in enumerate(stats)
+    return [k for k, s in enumerate(stats)
             if 0.3 * h <= s[3] <= 0.95 * h and s[2] < 0.3 * w and s[0] > 0 and s[0] + s[2] < w]
-    hits: list[np.ndarray | None] = []
+
+
+def _tallest_under(glyphs, cols: list[tuple[str, float]], px: float) -> list:
+    """For each column, the tallest of `glyphs` (component rows x, y, w, h, ...) lying under it (two
+    pixels' slack either side), or None."""
+    hits = []
     for _, col in cols:
         x = (col + 0.5) * px
-        under = [s for s in tall if s[0] - 2 <= x <= s[0] + s[2] + 2]
+        under = [s for s in glyphs if s[0] - 2 <= x <= s[0] + s[2] + 2]
         hits.append(max(under, key=lambda s: s[3]) if under else None)
-    return tall, hits
+    return hits
 
 
 def glyph_row(crop: np.ndarray, cols: list[tuple[str, float]], frames: int) -> Row:
