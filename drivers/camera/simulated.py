@@ -39,10 +39,10 @@ def _fallback_plate(rng: np.random.Generator, night: bool) -> tuple[np.ndarray, 
     return img, text
 
 
-def plate_source(die_fonts: float = 0.0, die_i: float = 1.0):
+def plate_source(die_fonts: float, die_i: float):
     """models.synth.plates.render_plate when installed (Pillow), else the OpenCV fallback;
     `die_fonts` of the plates in plate-die lookalike fonts, `die_i` of those holding an I with a die's
-    serifed I."""
+    serifed I (the road's `[camera.simulated]` settings, whose defaults the config alone holds)."""
     try:
         from models.synth.plates import render_plate
     except ImportError:
