@@ -342,7 +342,7 @@ class _ScriptedDetector:
 
 
 def test_close_up_pass_looks_at_the_frame_shrunk_and_adds_only_its_large_plates():
-    from firmware.recognition.detect import CLOSE_UP_INPUT_PX, ZOOM_OUT, find
+    from firmware.recognition.detect import CLOSE_UP_INPUT_PX, FILL_INPUT_PX, FILL_OUT, ZOOM_OUT, find
 
     frame = np.full((384, 640), 200, np.uint8)  # fits the input at scale 1
     full = encode([(300, 100, 340, 120)], [0.8])                # a piece of a close-up plate
@@ -351,15 +351,21 @@ def test_close_up_pass_looks_at_the_frame_shrunk_and_adds_only_its_large_plates(
     assert [d.box for d in find(model, frame, 0.5)] == [(300, 100, 40, 20)]
     assert len(model.inputs) == 1  # no close-up pass unless asked
 
-    model = _ScriptedDetector(full, shrunk)
+    # the plate-filling pass: a plate as wide as the frame, and one the close-up pass is there for
+    filling = encode([(4, 20, 188, 100), (120, 40, 180, 80)], [0.85, 0.6])
+    model = _ScriptedDetector(full, shrunk, filling)
     dets = find(model, frame, 0.5, close_ups=True)
-    assert len(model.inputs) == 2
-    second = model.inputs[1][0, 0]
+    assert len(model.inputs) == 3
+    second, third = model.inputs[1][0, 0], model.inputs[2][0, 0]
     assert np.allclose(second[: int(384 * ZOOM_OUT) - 1, : int(640 * ZOOM_OUT) - 1], 200 / 255)  # the frame, halved
     assert np.allclose(second[:, int(640 * ZOOM_OUT) + 1:], PAD_VALUE / 255)                    # the rest: padding
-    # the big box maps back to twice its input size; the small one of the shrunk pass is left to the full pass
-    assert 200 / ZOOM_OUT >= CLOSE_UP_INPUT_PX
-    assert [(d.box, round(d.score, 2)) for d in dets] == [((80, 60, 400, 200), 0.9), ((300, 100, 40, 20), 0.8)]
+    assert np.allclose(third[: int(384 * FILL_OUT) - 1, : int(640 * FILL_OUT) - 1], 200 / 255)  # at 0.3 of the fit
+    assert np.allclose(third[:, int(640 * FILL_OUT) + 1:], PAD_VALUE / 255)
+    # the big box maps back to twice its input size; the small one of the shrunk pass is left to the full pass;
+    # of the filling pass only the plate as wide as the frame (184 / 0.3 px), not the 60 px one (200 at full fit)
+    assert 200 / ZOOM_OUT >= CLOSE_UP_INPUT_PX and 184 / FILL_OUT >= FILL_INPUT_PX > 60 / FILL_OUT
+    assert [(d.box, round(d.score, 2)) for d in dets] == [
+        ((80, 60, 400, 200), 0.9), ((13, 67, 614, 266), 0.85), ((300, 100, 40, 20), 0.8)]
 
 
 def test_small_plates_in_large_stills_are_found_again_in_a_window_around_them():

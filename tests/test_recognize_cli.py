@@ -306,3 +306,16 @@ def test_close_up_photo_is_read_whole(tmp_path, images):
     cfg.write_text("[recognition]\nclose_ups = false\n")
     off = json.loads(polewatch("--config", str(cfg), "recognize", "--json", str(tmp_path / "close.png")).stdout)
     assert [p["plate"] for p in off["plates"]] != [texts[0]]  # the detector alone finds pieces of it, if anything
+
+
+def test_a_plate_filling_the_photo_is_read_without_crop(images):
+    """A photo that is all plate (a plate photographed close, a crop given without --crop) is found by the
+    plate-filling pass (detect.FILL_OUT) and read, its box about the whole image."""
+    d, texts = images
+    crops = sorted(d.glob("crop*.png"))
+    lines = [json.loads(x) for x in polewatch("recognize", "--json", *map(str, crops)).stdout.splitlines()]
+    read = [[p["plate"] for p in line["plates"]] for line in lines]
+    assert sum(r == [t] for r, t in zip(read, texts)) >= 5, read
+    for line in lines:
+        for p in line["plates"]:
+            assert p["box"][2] > 0.7 * 240, line

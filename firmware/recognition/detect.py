@@ -199,6 +199,12 @@ def postprocess(
 
 ZOOM_OUT = 0.5  # the close-up pass: the frame at half its fit in the detector input
 CLOSE_UP_INPUT_PX = 160.0  # plates at least this wide in the full-fit input come from the close-up pass
+# the plate-filling pass: the frame at 0.3 of its fit, for a still that is all plate (a plate photographed
+# close, a crop given without --crop: us-crops-dev read as photos, 60 sampled, found 15 and read 0 with the
+# close-up pass alone, found 60 and read 59 with this one too); plates it finds FILL_INPUT_PX wide or more at
+# full fit are added (at 0.3 that is 80 of its input pixels: smaller ones are the other passes' to find)
+FILL_OUT = 0.3
+FILL_INPUT_PX = 80.0 / FILL_OUT
 
 
 # stills: a plate narrower than REFINE_INPUT_PX in the full-fit input (a small plate in a large photo), but at
@@ -319,7 +325,8 @@ def find(model, frame: np.ndarray, threshold: float, nms_iou: float = 0.45, max_
     With `close_ups`, a second pass looks at the frame shrunk to half its fit: the detector
     learnt plates up to about a quarter of its input wide, and one filling half a still (a
     close-up photo) is found in pieces or not at all (docs/recognition.md). Only the plates that
-    pass finds large (`CLOSE_UP_INPUT_PX` or more at full fit) are added; both passes' boxes of
+    pass finds large (`CLOSE_UP_INPUT_PX` or more at full fit) are added; a third at FILL_OUT of
+    the fit adds the plates filling the still (FILL_INPUT_PX or more); every pass's boxes of
     one plate are read, and `one_per_plate` keeps one read of it. With `rolls`, the frame turned
     either way is searched for rolled plates the other passes missed or found only below `sure`
     (`roll_passes`, two more detector passes: about 22 ms a photo here). With `refined`, each plate
@@ -330,9 +337,11 @@ def find(model, frame: np.ndarray, threshold: float, nms_iou: float = 0.45, max_
     if not (close_ups or rolls or refined):  # a camera frame: one pass, already best first
         return dets
     if close_ups:
-        tensor, zlb = preprocess(frame, ZOOM_OUT)
-        min_w = CLOSE_UP_INPUT_PX / lb.scale  # frame pixels
-        dets += [d for d in postprocess(model.run(tensor), zlb, threshold, nms_iou, max_plates) if d.box[2] >= min_w]
+        for shrink, input_px in ((ZOOM_OUT, CLOSE_UP_INPUT_PX), (FILL_OUT, FILL_INPUT_PX)):
+            tensor, zlb = preprocess(frame, shrink)
+            min_w = input_px / lb.scale  # frame pixels
+            dets += [d for d in postprocess(model.run(tensor), zlb, threshold, nms_iou, max_plates)
+                     if d.box[2] >= min_w]
     if rolls:
         dets += roll_passes(model, frame, threshold, dets, nms_iou, max_plates, sure)
     dets = sorted(dets, key=lambda d: -d.score)[:max_plates]
