@@ -3,8 +3,9 @@
 The tracker settles O against 0 by a glyph's width and counts a doubled I by its bare bars on a vehicle's
 fused plate (docs/recognition.md). Rules found on the generator's fonts must hold on real dies too: this
 reads every crop of a crops set (`labels.csv`: file, plate) with the shipped OCR and asks
-- of each true O and 0, what its width against the plate's other digits says (`glyphs.fused_say`: O,
-  0 or nothing): a 0 said O or an O said 0 is a rule that would turn a right read wrong;
+- of each true O and 0, what its width against the plate's other digits says (`glyphs.rounds_say`: O,
+  0 or nothing; against its letters where no other digit is measured): a 0 said O or an O said 0 is a
+  rule that would turn a right read wrong;
 - of each true 1 and I, whether the glyph is a bare bar (a rule that read bars as I would turn every such
   1 into an I);
 - of an I put into each gap of the right text, whether the bar count (`Glyphs.bars`) passes it: beside
@@ -49,8 +50,8 @@ def main() -> int:
         if crop is None or not text:
             continue
         g = glyphs.Glyphs(crop, rec._probs([crop])[0])
-        for i, v in g.ratios(text, [i for i, ch in enumerate(text) if ch in "O0"]).items():
-            rounds[f"{text[i]} said {glyphs.fused_say(v) or 'nothing'}"] += 1
+        for i, (said, ref) in glyphs.rounds_say(g, text).items():
+            rounds[f"{text[i]} said {said or 'nothing'} (against {ref})"] += 1
         for i, ch in enumerate(text):
             if ch in "1I":
                 bar = g.bars(text[:i] + "I" + text[i + 1:], i, i)

@@ -39,6 +39,13 @@ ROUND_NARROW = 0.9
 # and two by night: Os at 1.30-1.40 and one at 1.15; 0s at 0.9-1.07, four at 1.10-1.21 and one run into a
 # smudge at 1.46)
 FUSED_WIDE = 1.25
+# a fused plate with no other digit to measure an O or 0 against (vanity texts: ZTBNOPZ, UC0ZN) measures it
+# against the median of its letters of middling width (LETTER_REF: not I, J, M, W, nor Q, O, the round ones).
+# Simulated road, seeds 1-8, fused passes: Os at 0.98-1.39 of them (10th percentile 1.12), 0s at 0.69-1.26
+# (90th percentile 1.04, 98th 1.08): narrower apart than against digits, so the thresholds sit wider
+LETTER_REF = "ABCDEFGHKLNPRSTUVXYZ"
+LETTER_WIDE = 1.15
+LETTER_NARROW = 0.92
 ALT_SHARE = 0.1  # the O reading must hold at least this share of the top read's probability
 SCALE = 2  # glyphs are measured on the crop resized to SCALE times the OCR input
 DIGITS = "023456789"  # digits whose width is the plate's digit width (1 is narrow in most fonts)
@@ -422,14 +429,15 @@ class Glyphs:
         cols = aligned(self.probs, plate)
         return glyph_widths(self.crop, cols, self.probs.shape[0]) if cols else []
 
-    def ratios(self, plate: str, at: list[int]) -> dict[int, float]:
+    def ratios(self, plate: str, at: list[int], among: str = DIGITS) -> dict[int, float]:
         """Each glyph at the positions `at` of `plate` with its width over the median width of the plate's
-        other digits (2-9 and 0, not at `at`), where both are measured."""
+        other characters in `among` (default its digits 2-9 and 0; not at `at`), where both are measured
+        (letters: two of them at least)."""
         widths = self.widths_of(plate)
         if not widths:
             return {}
-        ref = [v for j, v in enumerate(widths) if v is not None and j not in at and plate[j] in DIGITS]
-        if not ref:
+        ref = [v for j, v in enumerate(widths) if v is not None and j not in at and plate[j] in among]
+        if not ref or among != DIGITS and len(ref) < 2:
             return {}
         digit = float(np.median(ref))
         return {i: widths[i] / digit for i in at if widths[i] is not None}
@@ -473,6 +481,25 @@ def round_widths(crop: np.ndarray, probs: np.ndarray, plate: str, measured: Glyp
     if not at:
         return {}
     return {i: round(v, 3) for i, v in (measured or Glyphs(crop, probs)).ratios(plate, at).items()}
+
+
+def letters_say(ratio: float) -> str | None:
+    """What one glyph on a vehicle's fused plate with no other digit says against the plate's letters
+    (`LETTER_REF`): "O" (LETTER_WIDE to MERGED times them), "0" (LETTER_NARROW or less) or nothing."""
+    if LETTER_WIDE <= ratio <= MERGED:
+        return "O"
+    return "0" if ratio <= LETTER_NARROW else None
+
+
+def rounds_say(g: Glyphs, plate: str) -> dict[int, tuple[str | None, str]]:
+    """What each measured O or 0 of `plate` says on a vehicle's fused plate (by position): "O", "0" or
+    None, and its reference, "digits" (`fused_say`) or, where no other digit is measured, "letters"
+    (`letters_say`)."""
+    at = [i for i, ch in enumerate(plate) if ch in "O0"]
+    by_digits = g.ratios(plate, at)
+    if by_digits:
+        return {i: (fused_say(v), "digits") for i, v in by_digits.items()}
+    return {i: (letters_say(v), "letters") for i, v in g.ratios(plate, at, LETTER_REF).items()}
 
 
 def fused_say(ratio: float) -> str | None:
@@ -554,14 +581,14 @@ def fused_choice(g: Glyphs, voted: list[str]) -> str | None:
     voted for (`voted`, the leader first), where the second or third is the leader's O/0 twin or holds an
     II the leader reads as one I (`gained_i`);
     None where they say the leader or nothing. O against 0: each O or 0 of the leader measured once
-    (`fused_say`), the text they spell, where some frame voted for it. The II: `bar_choice`."""
+    (`rounds_say`), the text they spell, where some frame voted for it. The II: `bar_choice`."""
     if len(voted) < 2:
         return None
     lead, rivals = voted[0], voted[1:3]
     if any(round_twins(lead, r) for r in rivals):
         said = list(lead)
-        for i, v in g.ratios(lead, [i for i, ch in enumerate(lead) if ch in "O0"]).items():
-            said[i] = fused_say(v) or said[i]
+        for i, (ch, _) in rounds_say(g, lead).items():
+            said[i] = ch or said[i]
         text = "".join(said)
         if text != lead and text in voted:
             return text
