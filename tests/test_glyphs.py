@@ -375,3 +375,25 @@ def test_one_blob_under_two_characters_measures_neither_nor_the_plates_digit_wid
     w = g.widths
     assert w[1] is None and w[2] is None and w[0] and w[3]
     assert g.ratios("0863", [0]) == pytest.approx({0: w[0] / w[3]})
+
+
+def test_a_fused_plate_without_another_digit_measures_o_and_0_against_its_letters() -> None:
+    """Vanity texts with no other digit (the road's ZTBNOPZ, UC0ZN): a proportional face's O is wider than its
+    letters and its 0 narrower, so the fused plate's vote is settled either way; a monospaced face (as real
+    dies) says nothing, and a plate with another digit is measured against its digits alone."""
+    face = font("LiberationSans-Bold.ttf")
+    for truth, lead in (("TBOPZ", "TB0PZ"), ("UC0ZN", "UCOZN")):
+        crop, cols = drawn(truth, face)
+        g = glyphs.Glyphs(crop, probs_for(lead, cols))
+        assert glyphs.rounds_say(g, lead) == {2: (truth[2], "letters")}
+        assert glyphs.fused_choice(g, [lead, truth]) == truth
+        assert glyphs.fused_choice(glyphs.Glyphs(crop, probs_for(truth, cols)), [truth, lead]) is None
+    mono = font("LiberationMono-Bold.ttf")
+    for truth, lead in (("TBOPZ", "TB0PZ"), ("UC0ZN", "UCOZN")):
+        crop, cols = drawn(truth, mono)
+        g = glyphs.Glyphs(crop, probs_for(lead, cols))
+        assert glyphs.rounds_say(g, lead) == {2: (None, "letters")}
+        assert glyphs.fused_choice(g, [lead, truth]) is None
+    crop, cols = drawn("TB0P5", face)
+    said = glyphs.rounds_say(glyphs.Glyphs(crop, probs_for("TB0P5", cols)), "TB0P5")
+    assert list(said) == [2] and said[2][1] == "digits"
