@@ -159,7 +159,8 @@ class RecognitionConfig(Section):
     close_ups: bool | None = Field(
         None,
         description="also search each image shrunk to half its fit, for plates filling a third or more of it "
-                    "(close-up photos; one more detector pass per image); none: on for still images "
+                    "(close-up photos), and to 0.3 of it, for a plate filling the image (a crop given as a photo; "
+                    "two more detector passes per image); none: on for still images "
                     "(polewatch recognize, eval), off for the camera's frames, whose plates the pole's framing keeps small")
     roll_look: bool | None = Field(
         None,

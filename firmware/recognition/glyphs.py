@@ -10,7 +10,9 @@ as a candidate, a glyph at least `WIDE` times as wide as the plate's other digit
 promotes it. Only that direction on one crop: O read as 0 is the error the network makes, and
 monospaced dies draw O no wider than 0, so one narrow glyph proves little. Over a vehicle's many
 camera frames (`round_widths`, pooled by the tracker with `pooled_choice`) a glyph narrower than
-the digits in the median is evidence enough that an O read there is a 0.
+the digits in the median is evidence enough that an O read there is a 0. On a vehicle's fused plate
+(`fused_choice`) each O or 0 is measured once, against the digits or, with none, against the letters
+(`rounds_say`).
 
 An I passed over beside another, on a vehicle's fused plate only (`fused_choice`, `bar_choice`): CTC
 writes a doubled letter only with a blank column between its two, and the OCR's path drops one I of an
