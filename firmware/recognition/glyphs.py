@@ -293,13 +293,13 @@ def _character_sized(stats: np.ndarray) -> list[int]:
             if 0.3 * h <= s[3] <= 0.95 * h and s[2] < 0.3 * w and s[0] > 0 and s[0] + s[2] < w]
 
 
-def _tallest_under(glyphs, cols: list[tuple[str, float]], px: float) -> list:
-    """For each column, the tallest of `glyphs` (component rows x, y, w, h, ...) lying under it (two
+def _tallest_under(found: list[np.ndarray], cols: list[tuple[str, float]], px: float) -> list[np.ndarray | None]:
+    """For each column, the tallest of the components `found` (rows x, y, w, h, ...) lying under it (two
     pixels' slack either side), or None."""
-    hits = []
+    hits: list[np.ndarray | None] = []
     for _, col in cols:
         x = (col + 0.5) * px
-        under = [s for s in glyphs if s[0] - 2 <= x <= s[0] + s[2] + 2]
+        under = [s for s in found if s[0] - 2 <= x <= s[0] + s[2] + 2]
         hits.append(max(under, key=lambda s: s[3]) if under else None)
     return hits
 
@@ -441,8 +441,8 @@ class Glyphs:
         ref = [v for j, v in enumerate(widths) if v is not None and j not in at and plate[j] in among]
         if not ref or among != DIGITS and len(ref) < 2:
             return {}
-        digit = float(np.median(ref))
-        return {i: widths[i] / digit for i in at if widths[i] is not None}
+        median = float(np.median(ref))
+        return {i: widths[i] / median for i in at if widths[i] is not None}
 
 
 def prefer_wide_o(crop: np.ndarray, probs: np.ndarray, reading: ocr.Reading,
