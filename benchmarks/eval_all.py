@@ -6,7 +6,8 @@
 Runs `polewatch eval` on us-crops-dev (the validation half: the other half
 trains the OCR), crops-ar, scenes-ca (whole, and its hold-out half: the other
 half trains the detector and, cut behind it, the OCR), scenes-eu, scenes-br and
-scenes-us-speed (labelled by eye here: benchmarks/labels), the validation half pasted
+scenes-us-speed (labelled by eye here: benchmarks/labels), the validation half read as photos
+without `--crop` (each image all plate: its box the whole image), the validation half pasted
 into photos (benchmarks/pasted_scenes.py), scenes-ca's hold-out plates cut tight to loose
 (benchmarks/crop_framing.py), then
 `polewatch recognize --json` over 100 scene images as a child process and
@@ -63,6 +64,26 @@ def us_val_folder(src: Path, dst: Path) -> Path:
     return linked_subset(src, dst, "labels.csv", lambda f: us_fold(f) == "val")
 
 
+def as_photos(crops: Path, dst: Path) -> Path:
+    """A crops folder (`labels.csv`) as a scene set: links to its images with a `labels.tsv` whose box for each
+    is the whole image. `polewatch eval` then reads them as `recognize` without `--crop` reads a photo that
+    is all plate (a plate photographed close, a crop given without `--crop`: the plate-filling pass)."""
+    import cv2
+
+    dst.mkdir(parents=True, exist_ok=True)
+    rows = ["file\tx\ty\tw\th\tplate"]
+    for ln in (crops / "labels.csv").read_text().splitlines()[1:]:
+        f = ln.split(",")
+        img = cv2.imread(str(crops / f[0]), cv2.IMREAD_UNCHANGED)
+        if img is None:
+            continue
+        rows.append("\t".join([f[0], "0", "0", str(img.shape[1]), str(img.shape[0]), f[-1]]))
+        if not (dst / f[0]).exists():
+            os.symlink((crops / f[0]).resolve(), dst / f[0])
+    (dst / "labels.tsv").write_text("\n".join(rows) + "\n")
+    return dst
+
+
 def ca_holdout_folder(src: Path, dst: Path) -> Path:
     """scenes-ca's hold-out half (neither model trained on it)."""
     from models.detector.data import ca_half
@@ -94,7 +115,7 @@ def main() -> None:
         report(a.out, {"sets": results})
         print("\n".join(map(brief, results)), file=sys.stderr, flush=True)
         return
-    sets = [us_val, a.datasets / "crops-ar"]
+    sets = [us_val, as_photos(us_val, tmp / "us-crops-dev-val-as-photos"), a.datasets / "crops-ar"]
     sets += [linked_subset(a.datasets / "scenes-ca", tmp / "scenes-ca", "labels.tsv", lambda f: True), holdout]
     sets += [a.datasets / s for s in ("scenes-eu", "scenes-br")]
     sets += [linked_subset(a.datasets / "scenes-us-speed", tmp / "scenes-us-speed", "labels.tsv", lambda f: True,
