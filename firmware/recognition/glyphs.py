@@ -431,15 +431,15 @@ class Glyphs:
         cols = aligned(self.probs, plate)
         return glyph_widths(self.crop, cols, self.probs.shape[0]) if cols else []
 
-    def ratios(self, plate: str, at: list[int], among: str = DIGITS) -> dict[int, float]:
+    def ratios(self, plate: str, at: list[int], among: str = DIGITS, least: int = 1) -> dict[int, float]:
         """Each glyph at the positions `at` of `plate` with its width over the median width of the plate's
         other characters in `among` (default its digits 2-9 and 0; not at `at`), where both are measured
-        (letters: two of them at least)."""
+        and at least `least` of those others are."""
         widths = self.widths_of(plate)
         if not widths:
             return {}
         ref = [v for j, v in enumerate(widths) if v is not None and j not in at and plate[j] in among]
-        if not ref or among != DIGITS and len(ref) < 2:
+        if len(ref) < max(1, least):
             return {}
         median = float(np.median(ref))
         return {i: widths[i] / median for i in at if widths[i] is not None}
@@ -501,7 +501,7 @@ def rounds_say(g: Glyphs, plate: str) -> dict[int, tuple[str | None, str]]:
     by_digits = g.ratios(plate, at)
     if by_digits:
         return {i: (fused_say(v), "digits") for i, v in by_digits.items()}
-    return {i: (letters_say(v), "letters") for i, v in g.ratios(plate, at, LETTER_REF).items()}
+    return {i: (letters_say(v), "letters") for i, v in g.ratios(plate, at, LETTER_REF, least=2).items()}
 
 
 def fused_say(ratio: float) -> str | None:
