@@ -8,11 +8,14 @@ each reads the same options the same way (the built-in defaults when none is giv
 from __future__ import annotations
 
 import argparse
+import sys
 import tempfile
 from functools import lru_cache
 from pathlib import Path
 
 from firmware import config
+
+ROOT = Path(__file__).resolve().parents[1]  # the checkout this benchmark belongs to
 
 
 def add_arguments(ap: argparse.ArgumentParser) -> None:
@@ -21,6 +24,15 @@ def add_arguments(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--ocr-model", type=Path, default=None,
                     help="a candidate OCR file read in place of the models folder's (models.manifest_tool.candidate)")
     ap.add_argument("--detector-model", type=Path, default=None, help="a candidate detector file, likewise")
+
+
+def polewatch_command() -> list[str]:
+    """`polewatch` as this checkout's firmware runs it, for a benchmark's child runs. The console script on
+    PATH is the one the virtual environment installed, editable, from the main checkout: run from a second
+    worktree (a candidate OCR at another input size), a benchmark would measure the main checkout's firmware
+    and preprocessing with the candidate's model (session 36: a 192-wide OCR fed 128-wide crops failed)."""
+    boot = f"import sys; sys.path.insert(0, {str(ROOT)!r}); from firmware.cli import main; sys.exit(main())"
+    return [sys.executable, "-c", boot]
 
 
 def load(args: argparse.Namespace) -> config.Config:

@@ -24,7 +24,6 @@ import argparse
 import json
 import os
 import resource
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -101,9 +100,8 @@ def main() -> None:
     configured.add_arguments(ap)  # --config, --models-dir, --ocr-model, --detector-model: for every child run
     a = ap.parse_args()
     a.datasets = a.datasets.resolve()  # the links must not depend on the working directory
-    exe = shutil.which("polewatch") or str(Path(sys.executable).parent / "polewatch")
     extra = ["--config", str(Path(a.config).resolve())] if a.config else []
-    cli = [exe, *extra]
+    cli = [*configured.polewatch_command(), *extra]
     models = configured.load(a).recognition.models_dir  # a candidate folder is made once, here
     if models:  # the children read it as the OTA launcher's slot is read
         os.environ["POLEWATCH_MODELS_DIR"] = str(Path(models).resolve())

@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -31,6 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
+from benchmarks import configured  # noqa: E402
 from eval_all import ca_holdout_folder, us_val_folder  # noqa: E402
 from firmware.config import RecognitionConfig  # noqa: E402
 from firmware.evaluation import load_labels  # noqa: E402
@@ -106,11 +106,10 @@ def main() -> None:
             ca_holdout_folder(datasets / "scenes-ca", tmp / "scenes-ca-holdout"), datasets / "scenes-eu",
             datasets / "scenes-br"]
     dirs = {p: promoted(a.models_dir, p, tmp / p) for p in precisions}
-    exe = shutil.which("polewatch") or str(Path(sys.executable).parent / "polewatch")
     report: dict = {"sets": {}}
     for p, d in dirs.items():
         print(f"{p}: polewatch eval over {len(sets)} sets", file=sys.stderr, flush=True)
-        r = subprocess.run([exe, "eval", *map(str, sets)], capture_output=True, text=True, check=True,
+        r = subprocess.run([*configured.polewatch_command(), "eval", *map(str, sets)], capture_output=True, text=True, check=True,
                            env=os.environ | {"POLEWATCH_MODELS_DIR": str(d)})
         for line in r.stdout.splitlines():
             s = json.loads(line)
