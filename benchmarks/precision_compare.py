@@ -109,8 +109,8 @@ def main() -> None:
     report: dict = {"sets": {}}
     for p, d in dirs.items():
         print(f"{p}: polewatch eval over {len(sets)} sets", file=sys.stderr, flush=True)
-        r = subprocess.run([*configured.polewatch_command(), "eval", *map(str, sets)], capture_output=True, text=True, check=True,
-                           env=os.environ | {"POLEWATCH_MODELS_DIR": str(d)})
+        r = subprocess.run([*configured.polewatch_command(), "eval", *map(str, sets)], capture_output=True,
+                           text=True, check=True, env=os.environ | {"POLEWATCH_MODELS_DIR": str(d)})
         for line in r.stdout.splitlines():
             s = json.loads(line)
             row = {k: s[k] for k in ("exact_top1", "detected", "false_detections_per_image") if k in s}

@@ -239,6 +239,26 @@ def test_eval_all_keeps_a_sets_misses_with_its_summary(images, tmp_path):
     assert misses.split()[1].startswith("ZZZ999>") and len(misses.split()) == 1 + len(asked["misses"])
 
 
+def test_a_benchmark_runs_the_polewatch_of_its_own_checkout(tmp_path):
+    """`configured.polewatch_command` (eval_all's and precision_compare's child runs) imports the firmware of
+    the checkout the benchmark lies in, not the console script installed from another: a checkout whose
+    `firmware.cli` is its own answers from there."""
+    import importlib.util
+    import shutil
+
+    root = Path(__file__).resolve().parents[1]
+    (tmp_path / "benchmarks").mkdir()
+    shutil.copy(root / "benchmarks" / "configured.py", tmp_path / "benchmarks" / "configured.py")
+    (tmp_path / "firmware").mkdir()
+    (tmp_path / "firmware" / "__init__.py").write_text("")
+    (tmp_path / "firmware" / "cli.py").write_text("def main():\n    print(__file__)\n    return 0\n")
+    spec = importlib.util.spec_from_file_location("copied_configured", tmp_path / "benchmarks" / "configured.py")
+    copied = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(copied)
+    out = subprocess.run(copied.polewatch_command(), capture_output=True, text=True, check=True, cwd="/")
+    assert Path(out.stdout.strip()) == tmp_path / "firmware" / "cli.py"
+
+
 def test_eval_reads_each_scene_as_its_transform_changed_it(images, tmp_path):
     """`evaluate(transform=)` (benchmarks/scene_conditions.py): the changed image is read and scored against
     the changed labels. The scene moved 200 px right with its box moved too reads as before; moved
