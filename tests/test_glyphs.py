@@ -104,8 +104,11 @@ def test_a_glyph_run_into_the_frame_or_a_plate_without_other_digits_is_no_eviden
     assert glyphs.prefer_wide_o(crop, probs_for("AB0", cols), alone) is alone
 
 
-def test_the_shipped_ocr_reads_more_wide_os_with_the_glyph_check_and_breaks_no_read() -> None:
+def test_the_shipped_ocr_reads_wide_os_and_the_glyph_check_breaks_no_read() -> None:
     """Clean plates in sans fonts whose O is wide, texts rich in O and 0, read by the shipped model.
+
+    OCR 0.7.0 (128 wide) read 291 of these 360 right, 316 with the check (it fixed 25); 0.8.0 (192 wide) reads
+    349, 350 with it (2026-12-03): the wider input sees an O's width itself, and the check must still break none.
 
     360 plates, not fewer: on 90 the count fixed ran from 4 to 8 with the seed (session 33), too few to
     tell the check from luck."""
@@ -130,7 +133,8 @@ def test_the_shipped_ocr_reads_more_wide_os_with_the_glyph_check_and_breaks_no_r
         if before.plate != after.plate:
             moves["fixed" if after.plate == t else "broke" if before.plate == t else "other"] += 1
     assert moves["broke"] == 0, moves
-    assert moves["fixed"] >= 15, moves  # 23 of these 360 plates (29 with seed 7) on 2026-12-03
+    right = sum(r.plate == t for r, t in zip(reads[True], texts))
+    assert right >= 340, (right, moves)  # 350 on 2026-12-03 (0.7.0 with the check: 316)
 
 
 def test_tiny_grey_and_blank_crops_are_no_evidence_and_no_error() -> None:
@@ -361,15 +365,16 @@ def test_a_line_crossing_the_text_past_its_ends_is_no_bar() -> None:
 def test_one_blob_under_two_characters_measures_neither_nor_the_plates_digit_width() -> None:
     """Glyphs run together (the road's EN8VO6I: its O and 6 one blob, its E, N and 8 another) are no width: the
     blob under O and 6 measured 0.83 of the 8's blob and the fused rule read a right O as 0."""
-    crop = np.full((128, 256, 3), 255, np.uint8)
-    cv2.ellipse(crop, (55, 64), (15, 35), 0, 0, 360, (0, 0, 0), -1)     # a lone glyph, 31 px wide
-    cv2.rectangle(crop, (100, 29), (129, 99), (0, 0, 0), -1)            # two glyphs touching: one blob
-    cv2.rectangle(crop, (128, 29), (160, 99), (0, 0, 0), -1)
-    cv2.rectangle(crop, (190, 29), (220, 99), (0, 0, 0), -1)            # a lone digit
-    cols = [("0", 55 / 8 - 0.5), ("8", 115 / 8 - 0.5), ("6", 145 / 8 - 0.5), ("3", 205 / 8 - 0.5)]
-    widths = glyphs.glyph_widths(crop, cols, 32)
+    crop = np.full((128, W, 3), 255, np.uint8)  # drawn on a 256-wide plate, stretched to the measure's width
+    sx = W / 256
+    cv2.ellipse(crop, (round(55 * sx), 64), (round(15 * sx), 35), 0, 0, 360, (0, 0, 0), -1)  # a lone glyph
+    cv2.rectangle(crop, (round(100 * sx), 29), (round(129 * sx), 99), (0, 0, 0), -1)  # two glyphs touching
+    cv2.rectangle(crop, (round(128 * sx), 29), (round(160 * sx), 99), (0, 0, 0), -1)
+    cv2.rectangle(crop, (round(190 * sx), 29), (round(220 * sx), 99), (0, 0, 0), -1)  # a lone digit
+    cols = [(ch, x * sx / (W / FRAMES) - 0.5) for ch, x in (("0", 55), ("8", 115), ("6", 145), ("3", 205))]
+    widths = glyphs.glyph_widths(crop, cols, FRAMES)
     assert widths[1] is None and widths[2] is None
-    assert widths[0] is not None and 29 <= widths[0] <= 35 and widths[3] is not None
+    assert widths[0] is not None and 29 * sx <= widths[0] <= 35 * sx and widths[3] is not None
     # the lone 0 is measured against the lone 3 alone, not against the blob's median
     g = glyphs.Glyphs(crop, probs_for("0863", [c for _, c in cols]))
     w = g.widths

@@ -270,13 +270,13 @@ def test_a_candidate_folder_reads_a_trained_file_in_place_of_the_shipped_one(tmp
     assert r.versions["ocr"] == "candidate run.onnx" and r.read_crops([np.full((40, 90, 3), 200, np.uint8)])
     with pytest.raises(ValueError, match="no model named plate"):
         candidate(tmp_path / "other", {"plate": cand})
-    # a candidate cut for wider crops carries its own input size into the folder, so this firmware refuses
-    # it by name instead of reading every plate squeezed to the shipped width
-    model.graph.input[0].type.tensor_type.shape.dim[3].dim_value = 192
+    # a candidate cut for narrower crops (OCR 0.7.0's 128) carries its own input size into the folder, so this
+    # firmware refuses it by name instead of reading every plate squeezed to another width
+    model.graph.input[0].type.tensor_type.shape.dim[3].dim_value = 128
     onnx.save(model, str(tmp_path / "wide.onnx"))
     wide = manifest.load(candidate(tmp_path / "wide", {"ocr": tmp_path / "wide.onnx"}))
-    assert wide["ocr"].input == ["N", 1, 64, 192] and specs["ocr"].input == ["N", 1, 64, 128]
-    with pytest.raises(ModelCorrupt, match="reads 64x192 crops"):
+    assert wide["ocr"].input == ["N", 1, 64, 128] and specs["ocr"].input == ["N", 1, 64, 192]
+    with pytest.raises(ModelCorrupt, match="reads 64x128 crops"):
         Recognizer(RecognitionConfig(), wide)
     # the benchmarks' options make the folder once however often a benchmark loads its configuration
     import argparse

@@ -298,7 +298,7 @@ def test_second_look_reads_only_unsure_plates_again_in_one_batch():
     gate = RecognitionConfig().second_look_below
     # a pool of degraded synthetic plates, from which two the OCR is sure of and two it is not
     rng = np.random.default_rng(4)
-    pool = [render_plate(rng, degrade=True)[0] for _ in range(24)]
+    pool = [render_plate(rng, degrade=True)[0] for _ in range(60)]  # OCR 0.8.0 is unsure of one in 24
     first = Recognizer.from_config(RecognitionConfig(second_look_below=None)).read_crops(pool)
     sure = [c for c, r in zip(pool, first) if r.plate and r.confidence >= gate][:2]
     unsure = [c for c, r in zip(pool, first) if r.plate and r.confidence < gate][:2]

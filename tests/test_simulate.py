@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from firmware.commands.simulate import score
+from firmware.recognition import ocr
 from firmware.records import PlateRead
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -105,7 +106,7 @@ def test_the_fused_passes_benchmark_keeps_each_pass_and_replays_the_rules_on_it(
         passes = pickle.load(f)
     assert passes, "no pass of three vehicles voted two texts"
     for q in passes:
-        assert q["crop"].ndim == 3 and q["probs"].shape[0] == 32 and q["ranked"] and q["truth"] and q["settled"]
+        assert q["crop"].ndim == 3 and q["probs"].shape[0] == ocr.OCR_W // 4 and q["ranked"] and q["truth"] and q["settled"]
     p = subprocess.run([sys.executable, str(script), "eval", str(out)], capture_output=True, text=True, timeout=600)
     assert p.returncode == 0, p.stderr
     got = json.loads(p.stdout.strip().splitlines()[-1])

@@ -454,6 +454,7 @@ def test_mixture_is_the_mean_of_its_members_probabilities_and_exports_as_one_mod
     torch = pytest.importorskip("torch")
     import onnxruntime as ort
 
+    from firmware.recognition.ocr import OCR_H, OCR_W
     from models.ocr.export import export
     from models.ocr.net import ARCHS, Mixture
     from models.warmstart import load_folded_onnx
@@ -467,7 +468,7 @@ def test_mixture_is_the_mean_of_its_members_probabilities_and_exports_as_one_mod
                 mod.running_var.uniform_(0.5, 1.5)
                 mod.bias.data.uniform_(-0.1, 0.1)
     mix = Mixture(members).eval()
-    x = torch.rand(3, 1, 64, 128)
+    x = torch.rand(3, 1, OCR_H, OCR_W)  # export writes the firmware's input size
     with torch.no_grad():
         want = torch.stack([torch.softmax(m(x), -1) for m in members]).mean(0)
         got = torch.softmax(mix(x), -1)
@@ -475,10 +476,10 @@ def test_mixture_is_the_mean_of_its_members_probabilities_and_exports_as_one_mod
     path = tmp_path / "mix.onnx"
     export(mix, path)
     out = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {"image": x.numpy()})[0]
-    assert out.shape == (3, 32, 37)
+    assert out.shape == (3, OCR_W // 4, 37)
     assert np.allclose(np.exp(out).sum(-1), 1.0, atol=1e-5)
     again = Mixture([ARCHS["ctc"](), ARCHS["ctc"]()])
-    load_folded_onnx(again, path, torch.rand(2, 1, 64, 128))  # raises if the outputs differ
+    load_folded_onnx(again, path, torch.rand(2, 1, OCR_H, OCR_W))  # raises if the outputs differ
     with torch.no_grad():
         assert torch.allclose(again.members[1](x), members[1](x), atol=1e-3)
 

@@ -21,7 +21,7 @@ from firmware.records import Candidate
 CHARSET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 PAD = len(CHARSET)  # class index of the empty slot
 SLOTS = 8
-OCR_H, OCR_W = 64, 128
+OCR_H, OCR_W = 64, 192
 MAX_BATCH = 32  # crops per OCR run: the runtimes read at most this many at once (TensorRT's profile)
 
 # Common US serial formats (@ letter, # digit) used as an optional prior.
