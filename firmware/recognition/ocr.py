@@ -1,6 +1,6 @@
 """Plate OCR pre- and post-processing shared by every runtime and by training.
 
-The OCR network reads a grey 64x128 crop into a fixed number of character
+The OCR network reads a grey 64x192 crop (64x128 until 0.8.0) into a fixed number of character
 slots (a classifier per slot over 0-9, A-Z and a pad symbol), like
 fast-plate-ocr, instead of CTC: stacked characters and two-row plates then
 read in order without segmentation. Slots are independent given the image, so
