@@ -273,11 +273,11 @@ def test_a_candidate_folder_reads_a_trained_file_in_place_of_the_shipped_one(tmp
     # a candidate cut for narrower crops (OCR 0.7.0's 128) carries its own input size into the folder, so this
     # firmware refuses it by name instead of reading every plate squeezed to another width
     model.graph.input[0].type.tensor_type.shape.dim[3].dim_value = 128
-    onnx.save(model, str(tmp_path / "wide.onnx"))
-    wide = manifest.load(candidate(tmp_path / "wide", {"ocr": tmp_path / "wide.onnx"}))
-    assert wide["ocr"].input == ["N", 1, 64, 128] and specs["ocr"].input == ["N", 1, 64, 192]
+    onnx.save(model, str(tmp_path / "narrow.onnx"))
+    narrow = manifest.load(candidate(tmp_path / "narrow", {"ocr": tmp_path / "narrow.onnx"}))
+    assert narrow["ocr"].input == ["N", 1, 64, 128] and specs["ocr"].input == ["N", 1, 64, 192]
     with pytest.raises(ModelCorrupt, match="reads 64x128 crops"):
-        Recognizer(RecognitionConfig(), wide)
+        Recognizer(RecognitionConfig(), narrow)
     # the benchmarks' options make the folder once however often a benchmark loads its configuration
     import argparse
 
