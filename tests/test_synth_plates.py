@@ -500,6 +500,27 @@ def test_lookalike_texts_put_lookalike_letters_where_the_format_wants_letters() 
     assert label == texts[0] and img.ndim == 3
 
 
+def test_round_texts_with_q_put_q_beside_o_and_zero() -> None:
+    """`gen --round-letters QO`: every text with letters has a Q or an O, Qs far commoner than in serials
+    (where they are drawn at SERIAL_LETTER_WEIGHT['Q']), and no other look-alike letter is favoured."""
+    rng = np.random.default_rng(6)
+    texts = [plates.round_text(rng, letters="QO") for _ in range(400)]
+    assert all(set(t) & set("QO") for t in texts if any(ch.isalpha() for ch in t))
+    ref = [plates.random_text(rng) for _ in range(400)]
+    share = lambda ts, c: sum(ch == c for t in ts for ch in t) / sum(ch.isalpha() for t in ts for ch in t)
+    assert share(texts, "Q") > 5 * share(ref, "Q") and share(texts, "O") > 5 * share(ref, "O")
+    assert share(texts, "I") < 2 * share(ref, "I")
+
+
+def test_gen_refuses_round_letters_that_are_not_letters(tmp_path) -> None:
+    """A typo in --round-letters is named, before any shard is drawn."""
+    import subprocess
+    import sys
+    run = subprocess.run([sys.executable, "-m", "models.ocr.gen", "--out", str(tmp_path), "--shards", "1",
+                          "--round-share", "0.3", "--round-letters", "q0"], capture_output=True, text=True)
+    assert run.returncode == 2 and "--round-letters 'q0'" in run.stderr and not list(tmp_path.iterdir())
+
+
 def test_round_texts_carry_an_o_wherever_they_have_letters_and_keep_the_format() -> None:
     """Round shards (`gen --round-share`) put O where the format wants a letter and 0 where it wants a digit,
     nothing else changed: every text with letters has an O, and Os are far commoner than in serials."""
@@ -515,6 +536,27 @@ def test_round_texts_carry_an_o_wherever_they_have_letters_and_keep_the_format()
     assert label == texts[0] and img.ndim == 3
 
 
+def test_round_texts_with_q_put_q_beside_o_and_zero() -> None:
+    """`gen --round-letters QO`: every text with letters has a Q or an O, Qs far commoner than in serials
+    (where they are drawn at SERIAL_LETTER_WEIGHT['Q']), and no other look-alike letter is favoured."""
+    rng = np.random.default_rng(6)
+    texts = [plates.round_text(rng, letters="QO") for _ in range(400)]
+    assert all(set(t) & set("QO") for t in texts if any(ch.isalpha() for ch in t))
+    ref = [plates.random_text(rng) for _ in range(400)]
+    share = lambda ts, c: sum(ch == c for t in ts for ch in t) / sum(ch.isalpha() for t in ts for ch in t)
+    assert share(texts, "Q") > 5 * share(ref, "Q") and share(texts, "O") > 5 * share(ref, "O")
+    assert share(texts, "I") < 2 * share(ref, "I")
+
+
+def test_gen_refuses_round_letters_that_are_not_letters(tmp_path) -> None:
+    """A typo in --round-letters is named, before any shard is drawn."""
+    import subprocess
+    import sys
+    run = subprocess.run([sys.executable, "-m", "models.ocr.gen", "--out", str(tmp_path), "--shards", "1",
+                          "--round-share", "0.3", "--round-letters", "q0"], capture_output=True, text=True)
+    assert run.returncode == 2 and "--round-letters 'q0'" in run.stderr and not list(tmp_path.iterdir())
+
+
 def test_doubled_texts_write_one_character_twice_in_a_row_and_often_an_ii() -> None:
     """Doubled shards (`gen --double-share`) teach two like glyphs side by side, II above all (the network
     read a third of the IIs wrong, most as one I): every text has a pair, stays plate-length, and render keeps it."""
@@ -525,6 +567,27 @@ def test_doubled_texts_write_one_character_twice_in_a_row_and_often_an_ii() -> N
     assert sum("II" in t for t in texts) > 0.25 * len(texts) > sum("II" in plates.random_text(rng) for _ in range(400))
     img, label = plates.render_plate(rng, texts[0])
     assert label == texts[0] and img.ndim == 3
+
+
+def test_round_texts_with_q_put_q_beside_o_and_zero() -> None:
+    """`gen --round-letters QO`: every text with letters has a Q or an O, Qs far commoner than in serials
+    (where they are drawn at SERIAL_LETTER_WEIGHT['Q']), and no other look-alike letter is favoured."""
+    rng = np.random.default_rng(6)
+    texts = [plates.round_text(rng, letters="QO") for _ in range(400)]
+    assert all(set(t) & set("QO") for t in texts if any(ch.isalpha() for ch in t))
+    ref = [plates.random_text(rng) for _ in range(400)]
+    share = lambda ts, c: sum(ch == c for t in ts for ch in t) / sum(ch.isalpha() for t in ts for ch in t)
+    assert share(texts, "Q") > 5 * share(ref, "Q") and share(texts, "O") > 5 * share(ref, "O")
+    assert share(texts, "I") < 2 * share(ref, "I")
+
+
+def test_gen_refuses_round_letters_that_are_not_letters(tmp_path) -> None:
+    """A typo in --round-letters is named, before any shard is drawn."""
+    import subprocess
+    import sys
+    run = subprocess.run([sys.executable, "-m", "models.ocr.gen", "--out", str(tmp_path), "--shards", "1",
+                          "--round-share", "0.3", "--round-letters", "q0"], capture_output=True, text=True)
+    assert run.returncode == 2 and "--round-letters 'q0'" in run.stderr and not list(tmp_path.iterdir())
 
 
 def test_the_us_crops_split_is_fixed_and_even_without_pytorch() -> None:

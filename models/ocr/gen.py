@@ -18,14 +18,14 @@ from tqdm import tqdm
 
 from firmware.recognition.ocr import OCR_H, OCR_W, SLOTS, encode
 from models.ocr import stored
-from models.synth.plates import STACK_SHARE, double_text, lookalike_text, render_plate, round_text
+from models.synth.plates import LETTERS, STACK_SHARE, double_text, lookalike_text, render_plate, round_text
 
 
 def write_shard(path: Path, n: int, seed: int, night_share: float = 0.15,
                 stack_share: float = STACK_SHARE, lookalike_share: float = 0.0,
                 unchecked_font_share: float = 0.0, die_font_share: float = 0.0, double_share: float = 0.0,
                 round_share: float = 0.0, dealer_share: float = 0.0, pitch_share: float = 0.0,
-                die_i1_share: float = 0.0) -> None:
+                die_i1_share: float = 0.0, round_letters: str = "O") -> None:
     rng = np.random.default_rng(seed)
     images = np.empty((n, OCR_H, OCR_W), np.uint8)
     labels = np.empty((n, SLOTS), np.int64)
@@ -37,7 +37,7 @@ def write_shard(path: Path, n: int, seed: int, night_share: float = 0.15,
         if text is None and double_share and rng.random() < double_share:
             text = double_text(rng)
         if text is None and round_share and rng.random() < round_share:
-            text = round_text(rng)
+            text = round_text(rng, letters=round_letters)
         font_check = not (unchecked_font_share and rng.random() < unchecked_font_share)
         img, text = render_plate(rng, text, night=rng.random() < night_share, stack_share=stack_share,
                                  font_check=font_check, die_font_share=die_font_share,
@@ -76,6 +76,9 @@ def main() -> None:
     ap.add_argument("--round-share", type=float, default=0.0,
                     help="share of plates whose texts carry O and 0 together (synth.plates.round_text: "
                          "an O told from a 0 by its width against the plate's digits)")
+    ap.add_argument("--round-letters", default="O",
+                    help="the round letters of --round-share texts (QO: a Q beside an O and a 0, told apart "
+                         "by its tail)")
     ap.add_argument("--dealer-share", type=float, default=0.0,
                     help="share of plates in a dealer's frame printed in bold above and below the text "
                          "(synth.plates._dealer_frame: frame text read as the registration)")
@@ -88,6 +91,8 @@ def main() -> None:
                          "as US dies draw them (synth.plates._die_one, _die_i; the fonts mostly flag their 1 "
                          "and draw I bare)")
     args = ap.parse_args()
+    if not args.round_letters or set(args.round_letters) - set(LETTERS):
+        ap.error(f"--round-letters {args.round_letters!r}: expected capital letters A-Z, such as QO")
     args.out.mkdir(parents=True, exist_ok=True)
     for s in tqdm(range(args.shards), desc="shards"):
         path = args.out / f"synth_{args.seed:03d}_{s:04d}.npz"
@@ -96,7 +101,8 @@ def main() -> None:
                         lookalike_share=args.lookalike_share, unchecked_font_share=args.unchecked_font_share,
                         die_font_share=args.die_font_share, double_share=args.double_share,
                         round_share=args.round_share, dealer_share=args.dealer_share,
-                        pitch_share=args.pitch_share, die_i1_share=args.die_i1_share)
+                        pitch_share=args.pitch_share, die_i1_share=args.die_i1_share,
+                        round_letters=args.round_letters)
 
 
 if __name__ == "__main__":
